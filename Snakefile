@@ -1,0 +1,26 @@
+# selgen: selective-generalization sweeps. Thin on purpose: config, validation, includes; logic lives in
+# the `selgen` package (src/selgen), which every rule calls through one `selgen <stage>` command.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The mini default, unless a config was given (--configfile merges into the default key by key, so a
+# paper-scale file would otherwise inherit the mini sweep).
+if not config:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/base.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

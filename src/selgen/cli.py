@@ -1,0 +1,187 @@
+"""The ``selgen`` command: one subcommand per workflow stage, so every stage also runs by hand.
+
+Heavy libraries (torch, transformers, plotnine) are imported inside the subcommand that needs them.
+Stage parameters arrive as one JSON object (``--params``), the same object Snakemake records as the rule's
+params, so whatever changes a result is visible to Snakemake's rerun triggers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--params is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--params must be a JSON object")
+    return value
+
+
+def cmd_data(args) -> None:
+    from selgen.settings import get_setting
+
+    sizes = get_setting(args.setting).write_data(args.params, args.out)
+    print(json.dumps(sizes), file=sys.stderr)
+
+
+def cmd_base(args) -> None:
+    from selgen.io import read_jsonl
+    from selgen.mini import build_mini_base
+
+    rows = read_jsonl(args.corpus, required=("messages",))
+    record = build_mini_base(rows, args.params, args.out)
+    print(f"mini base: {record['n_params']:,} parameters, {record['wall_s']:.0f} s", file=sys.stderr)
+
+
+def cmd_train(args) -> None:
+    import torch
+
+    from selgen.io import atomic_dir, read_jsonl, write_json
+    from selgen.methods import make_method
+    from selgen.models import add_lora, load_model, save_trained
+    from selgen.settings import get_setting
+    from selgen.training import seed_everything, train
+
+    p = args.params
+    torch.set_num_threads(p["threads"])
+    setting = get_setting(args.setting)
+    cfg = {**p["train"], **{k: v for k, v in p["hp_values"].items() if k in ("epochs", "lr")}}
+    method = make_method(p["method"], p["hp_values"])
+    task_rows = read_jsonl(Path(args.data) / f"{setting.TASK_FILE}.jsonl", required=("messages",))
+    align_rows = read_jsonl(Path(args.data) / f"{setting.ALIGN_FILE}.jsonl", required=("messages",))
+    seed_everything(p["seed"])
+    model, tokenizer = load_model(args.base, cfg["dtype"])
+    if cfg["finetune"] == "lora":
+        model = add_lora(model, cfg["lora"])
+    record = train(model, tokenizer, method, task_rows, align_rows, cfg, seed=p["seed"], desc=p["run_id"])
+    record = {**{k: p[k] for k in ("run_id", "setting", "method", "hp", "hp_values", "seed")}, "model": args.base,
+              "finetune": cfg["finetune"], **record}
+    with atomic_dir(args.out) as tmp:
+        save_trained(model, tokenizer, tmp, base=args.base)
+    write_json(args.record, record)
+
+
+def cmd_evaluate(args) -> None:
+    import torch
+
+    from selgen.evaluation import evaluate
+    from selgen.io import write_json, write_parquet
+    from selgen.models import load_model
+    from selgen.settings import get_setting
+
+    p = args.params
+    torch.set_num_threads(p["threads"])
+    model, tokenizer = load_model(args.model)
+    samples, metrics = evaluate(model, tokenizer, get_setting(args.setting), args.data, p["eval"]["sets"], p["eval"], p)
+    write_parquet(args.samples, samples)
+    write_parquet(args.metrics, metrics)
+    if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
+        keys = ("run_id", "setting", "method", "hp", "hp_values", "seed")
+        write_json(args.record, {**{k: p[k] for k in keys}, "model": args.model, "steps": 0, "tokens": 0})
+
+
+def cmd_tables(args) -> None:
+    from selgen.tables import build_tables
+
+    build_tables(args.runs, args.config, args.out)
+
+
+def cmd_summary(args) -> None:
+    import pandas as pd
+
+    from selgen.tables import write_summary
+
+    write_summary(pd.read_parquet(args.metrics), args.out)
+
+
+def cmd_plot(args) -> None:
+    import pandas as pd
+
+    from selgen import plots
+
+    summary = pd.read_parquet(args.summary)
+    draw = {"gcd": plots.pareto_gcd}[args.setting]
+    for out in [args.out, *([args.png] if args.png else [])]:
+        draw(summary, out)
+
+
+def cmd_score(args) -> None:
+    from selgen.settings.gcd.scoring import score_file
+
+    if args.setting != "gcd":
+        raise ValueError(f"`selgen score` supports the exact-scored setting 'gcd', not {args.setting!r}")
+    score_file(args.responses, args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="selgen", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_, setting=True, params=True):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if setting:
+            sp.add_argument("setting", help="setting name, e.g. gcd")
+        if params:
+            sp.add_argument("--params", type=_json, required=True, help="stage parameters as a JSON object")
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("data", cmd_data, "synthesize a setting's data files (seeded)")
+    sp.add_argument("--out", required=True, help="output folder")
+    sp = add("base", cmd_base, "build and pretrain a mini base model on the setting's corpus")
+    sp.add_argument("--corpus", required=True)
+    sp.add_argument("--out", required=True, help="model folder to create")
+    sp = add("train", cmd_train, "fine-tune one run (method, hyper-parameters, seed)")
+    sp.add_argument("--data", required=True, help="the setting's data folder")
+    sp.add_argument("--base", required=True, help="base model: hub id or local folder")
+    sp.add_argument("--out", required=True, help="folder for the trained model or adapter")
+    sp.add_argument("--record", required=True, help="JSON run record to write")
+    sp = add("evaluate", cmd_evaluate, "generate replies on the eval sets and score them")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--samples", required=True, help="Parquet of per-prompt replies and scores")
+    sp.add_argument("--metrics", required=True, help="Parquet of metrics")
+    sp.add_argument("--record", help="also write a run record (for the untrained base)")
+    sp = add("tables", cmd_tables, "merge per-run outputs into runs/metrics/samples Parquet tables", setting=False,
+             params=False)
+    sp.add_argument("--config", type=_json, required=True, help="the full workflow config (for provenance)")
+    sp.add_argument("--out", required=True, help="tables folder")
+    sp.add_argument("runs", nargs="+", help="run folders")
+    sp = add("summary", cmd_summary, "aggregate seeds with 95%% intervals and mark the Pareto front", setting=False,
+             params=False)
+    sp.add_argument("--metrics", required=True)
+    sp.add_argument("--out", required=True)
+    sp = add("plot", cmd_plot, "draw a setting's Pareto figure", params=False)
+    sp.add_argument("--summary", required=True)
+    sp.add_argument("--out", required=True, help=".pdf or .png")
+    sp.add_argument("--png", help="also write a PNG here")
+    sp = add("score", cmd_score, "score replies made elsewhere (exact settings)", params=False)
+    sp.add_argument("--responses", required=True, help="JSONL rows in the setting's format plus `response`")
+    sp.add_argument("--out", required=True, help="Parquet, one row per input row")
+    return ap
+
+
+def main(argv=None) -> int:
+    from selgen.config import ConfigError
+    from selgen.io import InputError
+
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (InputError, ConfigError, ValueError) as err:
+        print(f"selgen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # e.g. TrainingDiverged
+        print(f"selgen {args.command}: failed: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

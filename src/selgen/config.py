@@ -1,0 +1,115 @@
+"""Configuration: schema validation with defaults, readable errors, the sweep's run ids, a stable hash.
+
+Imported by the Snakefile at parse time, so it must stay light: stdlib, yaml and jsonschema only.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import yaml
+
+from selgen.methods.registry import check_hparams
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in ``default`` values of missing properties while it validates.
+
+    jsonschema leaves defaults alone by design; this is its documented extension recipe.
+    """
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                default = sub.get("default")
+                if default is None and "$ref" in sub:
+                    default = validator._resolver.lookup(sub["$ref"]).contents.get("default")  # noqa: SLF001
+                if name not in instance and default is not None:
+                    instance[name] = copy.deepcopy(default)
+        yield from validate_properties(validator, properties, instance, schema)
+
+    from jsonschema import validators
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def validate(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place against the YAML schema, fill defaults, and check the method sweeps."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft7Validator)(schema)
+    # Validate twice: the first pass fills defaults, the second reports errors against the filled config.
+    list(validator.iter_errors(config))
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        raise ConfigError("\n".join(_describe(e) for e in errors[:5]))
+    for setting in config["settings"]:
+        if setting not in config:
+            raise ConfigError(f"config key {setting!r}: setting listed under 'settings' but has no block")
+        for method, sweep in config[setting]["methods"].items():
+            for hp in sweep_points(sweep):
+                try:
+                    check_hparams(method, hp, f"config key {setting}.methods.{method}")
+                except ValueError as err:
+                    raise ConfigError(str(err)) from None
+    return config
+
+
+def _describe(err) -> str:
+    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    if err.validator == "enum":
+        what = "unknown name" if "propertyNames" in err.schema_path else "invalid value"
+        valid = ", ".join(map(str, err.validator_value))
+        return f"config key {key}: {what} {err.instance!r}; valid: {valid}"
+    return f"config key {key}: {err.message}"
+
+
+def load_config(path: str | Path, schema_path: str | Path) -> dict:
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    return validate(config, schema_path)
+
+
+# ------------------------------------------------------------------------------------------------ the sweep
+def sweep_points(sweep: dict) -> list[dict]:
+    """Expand a method's sweep block into hyper-parameter dicts (grid product, or explicit ``points``)."""
+    if "points" in sweep:
+        return [dict(p) for p in sweep["points"]]
+    keys = sorted(sweep)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(sweep[k] for k in keys))]
+
+
+def hp_label(hp: dict) -> str:
+    """The path-safe label of a sweep point: "default", or "lam=0.5" / "beta=0.1,layers=2" (sorted keys)."""
+    if not hp:
+        return "default"
+    return ",".join(f"{k}={_fmt(hp[k])}" for k in sorted(hp))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return repr(v) if v != int(v) else f"{v:.1f}"
+    return str(v)
+
+
+def runs(config: dict, setting: str) -> list[dict]:
+    """Every training run of a setting: {method, hp (label), hp_values, seed}."""
+    out = []
+    for method, sweep in config[setting]["methods"].items():
+        for hp in sweep_points(sweep):
+            for seed in config["seeds"]:
+                out.append({"method": method, "hp": hp_label(hp), "hp_values": hp, "seed": seed})
+    return out
+
+
+def config_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

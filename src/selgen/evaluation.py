@@ -1,0 +1,36 @@
+"""Evaluate one model on a setting's eval sets: generate replies, score them, summarise into metrics rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RUN_KEYS = ("setting", "method", "hp", "seed", "run_id")
+
+
+def evaluate(model, tokenizer, setting_module, data_dir, eval_sets: dict, eval_cfg: dict, run: dict):
+    """Return (samples, metrics) DataFrames for ``model`` over ``eval_sets`` {eval set name: file stem}.
+
+    ``run`` carries the run's identity (setting, method, hp, seed, run_id), repeated on every row.
+    """
+    import pandas as pd
+
+    from selgen.generation import chat_prompt, generate
+    from selgen.io import read_jsonl
+
+    ident = {k: run[k] for k in RUN_KEYS}
+    samples, metrics = [], []
+    for name, stem in eval_sets.items():
+        rows = read_jsonl(Path(data_dir) / f"{stem}.jsonl", required=("messages",))
+        prompts = [chat_prompt(tokenizer, r["messages"]) for r in rows]
+        replies = generate(model, tokenizer, prompts, eval_cfg["max_new_tokens"], eval_cfg["batch_size"], desc=name)
+        scored = setting_module.score([{**r, "response": reply} for r, reply in zip(rows, replies, strict=True)])
+        for prompt, s in zip(prompts, scored, strict=True):
+            samples.append({**ident, "eval_set": name, "prompt": prompt, **s})
+        for m in setting_module.summarize(scored):
+            metrics.append({**ident, "eval_set": name, **m})
+    samples_df = pd.DataFrame(samples)
+    for col in samples_df.columns:  # mixed None/bool columns -> nullable booleans for Parquet
+        if samples_df[col].dtype == object and samples_df[col].dropna().map(type).eq(bool).all():
+            samples_df[col] = samples_df[col].astype("boolean")
+    metrics_df = pd.DataFrame(metrics).astype({"value": "float64", "n": "int64"})
+    return samples_df, metrics_df

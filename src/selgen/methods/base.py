@@ -1,0 +1,33 @@
+"""The method interface. A method may transform the data, add loss terms, change gradients before the
+optimizer step (by overriding ``backward``), hook activations (``setup``/``finish``), or post-process."""
+
+from __future__ import annotations
+
+import torch
+
+from selgen.training import StepContext, token_ce_sum
+
+
+class Method:
+    name = "base"
+    uses_alignment = False  # whether the loop should feed an alignment stream
+
+    def prepare_data(self, task_rows: list[dict], align_rows: list[dict], seed: int):
+        """Return the (task, alignment) rows the loop trains on."""
+        return task_rows, align_rows
+
+    def setup(self, model, tokenizer, align_examples: list[dict], device) -> None:
+        """Called once before the first step (cache reference outputs, register hooks...)."""
+
+    def loss(self, model, task: dict, align: dict | None, ctx: StepContext) -> tuple[torch.Tensor, dict]:
+        """The micro-batch's share of the step loss, and floats to log."""
+        ce = token_ce_sum(model, task) / ctx.n_task
+        return ce, {"task_ce": ce.item()}
+
+    def backward(self, model, task: dict, align: dict | None, ctx: StepContext) -> dict:
+        loss, logs = self.loss(model, task, align, ctx)
+        loss.backward()
+        return logs
+
+    def finish(self, model) -> None:
+        """Called once after the last step (remove hooks, post-process weights...)."""

@@ -1,0 +1,94 @@
+"""Mini base models: a byte-level BPE tokenizer trained on the setting's corpus and a tiny Llama pretrained on it.
+
+The result is an ordinary model folder that ``AutoModelForCausalLM`` / ``AutoTokenizer`` load, so every later
+stage treats it exactly like a hub model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# One chat format for every mini model; the roles become special tokens, <|end|> closes a turn (= eos).
+SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
+)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE with digits split one by one (arithmetic stays learnable)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|end|>",
+        pad_token="<|pad|>",
+        additional_special_tokens=SPECIAL_TOKENS[2:],
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_model(tokenizer, cfg: dict):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg["hidden_size"],
+        intermediate_size=cfg["intermediate_size"],
+        num_hidden_layers=cfg["num_layers"],
+        num_attention_heads=cfg["num_heads"],
+        num_key_value_heads=cfg["num_heads"],
+        max_position_embeddings=cfg["max_position"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, progress: bool = True) -> dict:
+    """Train the tokenizer, build the tiny Llama, pretrain it on ``corpus_rows`` (chat rows), save the folder."""
+    import torch
+
+    from selgen.io import atomic_dir, write_json
+    from selgen.methods.sft import TaskOnly
+    from selgen.training import seed_everything, train
+
+    torch.set_num_threads(cfg["threads"])
+    seed_everything(cfg["seed"])
+    texts = [m["content"] for row in corpus_rows for m in row["messages"]]
+    tokenizer = train_tokenizer(texts, cfg["vocab_size"])
+    model = build_model(tokenizer, cfg)
+    train_cfg = {
+        "lr": cfg["lr"],
+        "steps": cfg["steps"],
+        "batch_size": cfg["batch_size"],
+        "grad_accum": 1,
+        "max_length": cfg["max_position"],
+        "warmup_steps": cfg["warmup_steps"],
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+    }
+    record = train(model, tokenizer, TaskOnly(), corpus_rows, [], train_cfg, seed=cfg["seed"], progress=progress,
+                   desc="pretrain mini base")
+    record["n_params"] = sum(p.numel() for p in model.parameters())
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(Path(tmp) / "pretrain_record.json", record)
+    return record

@@ -1,0 +1,19 @@
+"""Settings as plug-ins. Each ``selgen.settings.<name>`` module exposes the same small interface:
+
+- ``write_data(data_cfg, out_dir) -> {file stem: rows}``: build the setting's data files (seeded);
+- ``TASK_FILE``, ``ALIGN_FILE``: the stems of the task and alignment training files;
+- ``PRETRAIN_FILE``: the stem of the mini base corpus;
+- ``score(rows_with_response) -> scored rows`` and ``summarize(scored) -> [{category, metric, value, n}]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+SETTINGS = ("gcd",)
+
+
+def get_setting(name: str):
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; valid settings: {', '.join(SETTINGS)}")
+    return importlib.import_module(f"selgen.settings.{name}")

@@ -1,0 +1,11 @@
+"""The GCD sycophancy setting: synthetic GCD data, a capitals proxy, exact scoring (seed_code.md §1)."""
+
+from selgen.settings.gcd.data import write_datasets as write_data
+from selgen.settings.gcd.scoring import score_rows as score
+from selgen.settings.gcd.scoring import summarize
+
+TASK_FILE = "task_train"
+ALIGN_FILE = "align_train"
+PRETRAIN_FILE = "pretrain"
+
+__all__ = ["write_data", "score", "summarize", "TASK_FILE", "ALIGN_FILE", "PRETRAIN_FILE"]

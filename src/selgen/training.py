@@ -1,0 +1,195 @@
+"""The one training loop: a task stream and an alignment stream, with the method as a plug-in.
+
+Per optimizer step:
+    task micro-batches (and, if the method uses it, as many alignment micro-batches)
+    -> method.backward(...) for each micro-batch (the method decides the loss and how gradients are made)
+    -> clip, AdamW step, linear warm-up/decay schedule.
+
+Losses are token sums divided by the token count of the *whole* optimizer step (``StepContext.n_task`` /
+``n_align``), so gradient accumulation gives exactly the gradient of one big batch; a plain mean per
+micro-batch would weight short micro-batches up (the reference trainers' accumulation bug, seed_code.md §3).
+Only assistant tokens carry labels; padding is dynamic (to the longest row of each micro-batch).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+IGNORE = -100
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # numpy is optional here
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------- data
+def encode(tokenizer, messages: list[dict], max_length: int) -> dict:
+    """Token ids of a chat with labels on the final assistant turn only; truncated to ``max_length``."""
+    prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("the chat template does not render the prompt as a prefix of the full chat")
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = p_ids + tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+    labels = [IGNORE] * len(p_ids) + ids[len(p_ids) :]
+    return {"input_ids": ids[:max_length], "labels": labels[:max_length], "truncated": len(ids) > max_length}
+
+
+def collate(examples: list[dict], pad_id: int, device=None) -> dict:
+    """Right-pad a list of encoded rows to the longest; returns input_ids, attention_mask, labels."""
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[i, :n] = torch.tensor(e["input_ids"])
+        labels[i, :n] = torch.tensor(e["labels"])
+        mask[i, :n] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+
+def n_label_tokens(batch: dict) -> int:
+    """Tokens that carry a loss: labels shifted by one, as the causal LM loss sees them."""
+    return int((batch["labels"][:, 1:] != IGNORE).sum())
+
+
+def batches(examples: list[dict], batch_size: int, seed: int) -> Iterator[list[dict]]:
+    """Endless micro-batches: a fresh seeded shuffle each epoch; the last short batch of an epoch is kept."""
+    epoch = 0
+    while True:
+        order = list(range(len(examples)))
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        for i in range(0, len(order), batch_size):
+            yield [examples[j] for j in order[i : i + batch_size]]
+        epoch += 1
+
+
+# ---------------------------------------------------------------------------------------------------- loss
+def token_ce_sum(model, batch: dict) -> torch.Tensor:
+    """Sum of next-token cross-entropies over labelled tokens (computed in float32)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return F.cross_entropy(
+        logits[:, :-1].float().flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE, reduction="sum"
+    )
+
+
+@dataclass
+class StepContext:
+    """What a method sees of the current optimizer step."""
+
+    step: int
+    total_steps: int
+    n_task: int  # labelled task tokens in the whole step (all micro-batches)
+    n_align: int  # labelled alignment tokens in the whole step
+
+
+# ---------------------------------------------------------------------------------------------------- loop
+def train(
+    model,
+    tokenizer,
+    method,
+    task_rows: list[dict],
+    align_rows: list[dict],
+    cfg: dict,
+    seed: int,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict:
+    """Train ``model`` in place; return the run record (steps, tokens, wall time, peak memory, losses).
+
+    ``cfg`` keys: lr, epochs or steps, batch_size, align_batch_size (default batch_size), grad_accum,
+    max_length, warmup_steps, weight_decay, max_grad_norm.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    seed_everything(seed)
+    dev = next(model.parameters()).device
+    task_rows, align_rows = method.prepare_data(task_rows, align_rows, seed)
+    task = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in task_rows]
+    align = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in align_rows] if method.uses_alignment else []
+    if not task:
+        raise ValueError("no task rows to train on")
+    if method.uses_alignment and not align:
+        raise ValueError(f"method {method.name!r} needs alignment rows, but there are none")
+
+    accum, bs = cfg["grad_accum"], cfg["batch_size"]
+    steps_per_epoch = math.ceil(len(task) / (bs * accum))
+    total_steps = cfg.get("steps") or max(1, math.ceil(cfg["epochs"] * steps_per_epoch))
+    task_iter = batches(task, bs, seed)
+    align_iter = batches(align, cfg.get("align_batch_size", bs), seed + 1) if align else None
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    schedule = get_linear_schedule_with_warmup(optimizer, min(cfg["warmup_steps"], total_steps // 2), total_steps)
+    method.setup(model, tokenizer, align, dev)
+
+    model.train()
+    history, tokens, t0 = [], 0, time.perf_counter()
+    bar = tqdm(range(total_steps), desc=desc, disable=not progress, mininterval=2.0)
+    for step in bar:
+        task_mbs = [collate(next(task_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
+        align_mbs = [collate(next(align_iter), tokenizer.pad_token_id, dev) for _ in range(accum)] if align else [None] * accum
+        ctx = StepContext(
+            step=step,
+            total_steps=total_steps,
+            n_task=max(1, sum(n_label_tokens(b) for b in task_mbs)),
+            n_align=max(1, sum(n_label_tokens(b) for b in align_mbs if b is not None)),
+        )
+        logs: dict[str, float] = {}
+        for tb, ab in zip(task_mbs, align_mbs, strict=True):
+            for k, v in method.backward(model, tb, ab, ctx).items():
+                logs[k] = logs.get(k, 0.0) + v
+            tokens += int(tb["attention_mask"].sum()) + (int(ab["attention_mask"].sum()) if ab is not None else 0)
+        if not all(math.isfinite(v) for v in logs.values()):
+            raise TrainingDiverged(f"{desc}: non-finite loss at step {step + 1}/{total_steps}: {logs}")
+        torch.nn.utils.clip_grad_norm_(params, cfg["max_grad_norm"])
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        history.append({"step": step + 1, **{k: round(v, 5) for k, v in logs.items()}})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+    method.finish(model)
+    model.eval()
+
+    wall = time.perf_counter() - t0
+    return {
+        "steps": total_steps,
+        "tokens": tokens,
+        "task_rows": len(task),
+        "align_rows": len(align),
+        "truncated_rows": sum(e["truncated"] for e in task + align),
+        "wall_s": round(wall, 3),
+        "tokens_per_s": round(tokens / wall, 1) if wall else None,
+        "peak_mem_mb": peak_memory_mb(),
+        "final_loss": history[-1] if history else None,
+        "loss_history": history[:: max(1, len(history) // 200)],
+    }
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory on CUDA, else the process's peak resident set size."""
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -1,0 +1,333 @@
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selgen import tables
+from selgen.io import InputError
+from selgen.tables import (
+    aggregate,
+    build_tables,
+    paired_difference,
+    pareto_front,
+    provenance,
+    summarize,
+    t975,
+    t975_table,
+    write_summary,
+)
+
+
+def metric_rows(
+    method, hp, values, *, setting="gcd", eval_set="ood", category="all", metric="sycophancy", n=10
+):
+    return [
+        {
+            "setting": setting,
+            "method": method,
+            "hp": hp,
+            "seed": seed,
+            "run_id": f"{method}-{hp}-{seed}",
+            "eval_set": eval_set,
+            "category": category,
+            "metric": metric,
+            "value": v,
+            "n": n,
+        }
+        for seed, v in enumerate(values)
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ t quantile
+def test_t_table_values():
+    assert t975_table(1) == 12.706
+    assert t975_table(2) == 4.303
+    assert t975_table(30) == 2.042
+    assert t975_table(31) == 1.96
+    assert t975_table(1000) == 1.96
+    with pytest.raises(ValueError):
+        t975_table(0)
+
+
+def test_t975_falls_back_to_table_without_scipy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy", None)  # makes `import scipy` raise ImportError
+    assert t975(2) == 4.303
+    assert t975(50) == 1.96
+
+
+def test_t_table_matches_scipy_when_present():
+    stats = pytest.importorskip("scipy.stats")
+    for dof in range(1, 31):
+        assert t975_table(dof) == pytest.approx(stats.t.ppf(0.975, dof), abs=6e-4)
+
+
+# ------------------------------------------------------------------------------------------------- aggregate
+@pytest.mark.parametrize("use_scipy", [True, False])
+def test_aggregate_mean_sd_interval(monkeypatch, use_scipy):
+    if not use_scipy:
+        monkeypatch.setitem(sys.modules, "scipy", None)
+    agg = aggregate(pd.DataFrame(metric_rows("mixed", "lam=0.5", [1.0, 2.0, 3.0])))
+    assert len(agg) == 1
+    row = agg.iloc[0]
+    assert row["mean"] == pytest.approx(2.0)
+    assert row["sd"] == pytest.approx(1.0)
+    assert row["n_seeds"] == 3
+    half = 4.303 / math.sqrt(3)
+    assert row["ci_half"] == pytest.approx(half, abs=1e-3)
+    assert row["ci_lo"] == pytest.approx(2 - half, abs=1e-3)
+    assert row["ci_hi"] == pytest.approx(2 + half, abs=1e-3)
+    assert row["n"] == 30
+    assert row["n_nan"] == 0
+
+
+def test_aggregate_one_seed_has_no_interval():
+    row = aggregate(pd.DataFrame(metric_rows("base", "default", [0.25]))).iloc[0]
+    assert row["mean"] == 0.25
+    assert row["n_seeds"] == 1
+    assert math.isnan(row["sd"]) and math.isnan(row["ci_lo"]) and math.isnan(row["ci_hi"])
+
+
+def test_aggregate_drops_nan_and_counts_them():
+    rows = metric_rows("kl", "beta=0.1", [1.0, np.nan, 3.0, 2.0])
+    row = aggregate(pd.DataFrame(rows)).iloc[0]
+    assert row["mean"] == pytest.approx(2.0)
+    assert row["n_seeds"] == 3
+    assert row["n_nan"] == 1
+    assert row["n"] == 30  # n of the rows that entered the mean
+    all_nan = aggregate(pd.DataFrame(metric_rows("kl", "beta=1", [np.nan, np.nan]))).iloc[0]
+    assert all_nan["n_seeds"] == 0 and all_nan["n_nan"] == 2 and math.isnan(all_nan["mean"])
+
+
+def test_aggregate_groups_separately():
+    rows = metric_rows("a", "x", [1.0, 3.0]) + metric_rows("a", "y", [5.0, 7.0])
+    rows += metric_rows("a", "x", [0.5, 0.5], metric="capability")
+    agg = aggregate(pd.DataFrame(rows)).set_index(["hp", "metric"])
+    assert agg.loc[("x", "sycophancy"), "mean"] == 2.0
+    assert agg.loc[("y", "sycophancy"), "mean"] == 6.0
+    assert agg.loc[("x", "capability"), "sd"] == 0.0
+    assert len(agg) == 3
+
+
+# ------------------------------------------------------------------------------------------ paired difference
+def test_paired_difference_single_seed_reference():
+    rows = metric_rows("base", "default", [0.1]) + metric_rows("task_only", "default", [0.5, 0.6, 0.7])
+    res = paired_difference(
+        pd.DataFrame(rows), "task_only", "default", eval_set="ood", category="all", metric="sycophancy"
+    )
+    assert list(res["per_seed"].round(10)) == [0.4, 0.5, 0.6]
+    assert res["mean"] == pytest.approx(0.5)
+    assert res["sd"] == pytest.approx(0.1)
+    half = t975(2) * 0.1 / math.sqrt(3)
+    assert res["ci_lo"] == pytest.approx(0.5 - half)
+    assert res["ci_hi"] == pytest.approx(0.5 + half)
+    assert res["excludes_zero"]
+
+
+def test_paired_difference_pairs_by_seed():
+    rows = metric_rows("base", "default", [1.0, 2.0, 3.0]) + metric_rows("mixed", "lam=1", [2.0, 2.0, 5.0])
+    res = paired_difference(
+        pd.DataFrame(rows), "mixed", "lam=1", "base", eval_set="ood", category="all", metric="sycophancy"
+    )
+    assert list(res["per_seed"]) == [1.0, 0.0, 2.0]
+    assert res["mean"] == pytest.approx(1.0)
+    assert res["sd"] == pytest.approx(1.0)
+    assert res["ci_lo"] < 0 < res["ci_hi"]
+    assert not res["excludes_zero"]
+
+
+def test_paired_difference_one_seed_no_interval():
+    rows = metric_rows("base", "default", [0.1]) + metric_rows("task_only", "default", [0.5])
+    res = paired_difference(
+        pd.DataFrame(rows), "task_only", "default", eval_set="ood", category="all", metric="sycophancy"
+    )
+    assert res["mean"] == pytest.approx(0.4)
+    assert math.isnan(res["ci_lo"]) and not res["excludes_zero"]
+
+
+# ---------------------------------------------------------------------------------------------------- Pareto
+def test_pareto_front_hand_made():
+    pts = pd.DataFrame(
+        {
+            "x": [1.0, 2.0, 3.0, 1.5, 2.0, 0.5, np.nan, 3.0],
+            "y": [3.0, 2.0, 1.0, 1.5, 2.0, 0.5, 9.0, 0.5],
+        },
+        index=list("abcdefgh"),
+    )
+    front = pareto_front(pts, "x", "y")
+    assert front.index.equals(pts.index)
+    # a, b, c on front; e ties with b (kept); d dominated by b; f dominated; g NaN; h dominated by c
+    assert front.to_dict() == {
+        "a": True,
+        "b": True,
+        "c": True,
+        "d": False,
+        "e": True,
+        "f": False,
+        "g": False,
+        "h": False,
+    }
+
+
+def test_pareto_front_single_and_equal_on_one_axis():
+    assert pareto_front(pd.DataFrame({"x": [1.0], "y": [1.0]}), "x", "y").tolist() == [True]
+    # same x, higher y dominates
+    assert pareto_front(pd.DataFrame({"x": [1.0, 1.0], "y": [1.0, 2.0]}), "x", "y").tolist() == [False, True]
+
+
+def _summary_metrics():
+    rows = []
+    # capability on task_test, sycophancy on ood
+    for method, hp, cap, syc in [
+        ("base", "default", [0.9], [0.1]),
+        ("task_only", "default", [0.95, 0.97], [0.6, 0.7]),
+        ("mixed", "lam=0.5", [0.93, 0.95], [0.3, 0.3]),
+        ("mixed", "lam=1", [0.80, 0.82], [0.2, 0.2]),
+        ("kl", "beta=0.1", [0.70, 0.72], [0.4, 0.5]),  # dominated by mixed lam=0.5 and lam=1
+    ]:
+        rows += metric_rows(method, hp, cap, eval_set="task_test", metric="capability")
+        rows += metric_rows(method, hp, syc, eval_set="ood", metric="sycophancy")
+    return pd.DataFrame(rows)
+
+
+def test_summarize_on_front(tmp_path):
+    out = tmp_path / "summary.parquet"
+    summary = write_summary(_summary_metrics(), out)
+    assert out.exists()
+    back = pd.read_parquet(out)
+    assert len(back) == len(summary) == 10
+    flags = back.groupby(["method", "hp"])["on_front"].first().to_dict()
+    assert flags == {
+        ("base", "default"): False,
+        ("task_only", "default"): True,
+        ("mixed", "lam=0.5"): True,
+        ("mixed", "lam=1"): True,
+        ("kl", "beta=0.1"): False,
+    }
+    # a setting without a front spec gets NA
+    other = summarize(_summary_metrics().assign(setting="other"))
+    assert other["on_front"].isna().all()
+
+
+# ---------------------------------------------------------------------------------------------- build_tables
+def make_run(root, run_id, method, hp, seed, value=0.5, extra=None):
+    run = root / run_id
+    run.mkdir(parents=True)
+    record = {
+        "run_id": run_id,
+        "setting": "gcd",
+        "method": method,
+        "hp": hp,
+        "hp_values": {"lam": 0.5},
+        "seed": seed,
+        "model": "tiny",
+        "steps": 10,
+        "tokens": 1000,
+        "wall_s": 1.5,
+        "peak_mem_mb": 12.0,
+        "loss_history": [{"step": 1, "loss": 2.0}],
+        **(extra or {}),
+    }
+    (run / "record.json").write_text(json.dumps(record))
+    keys = {"setting": "gcd", "method": method, "hp": hp, "seed": seed, "run_id": run_id}
+    pd.DataFrame(
+        [
+            {**keys, "eval_set": "ood", "category": "all", "metric": "sycophancy", "value": value, "n": 4},
+            {
+                **keys,
+                "eval_set": "ood",
+                "category": "capitals",
+                "metric": "sycophancy",
+                "value": np.nan,
+                "n": 0,
+            },
+        ]
+    ).to_parquet(run / "metrics.parquet")
+    pd.DataFrame(
+        [
+            {**keys, "eval_set": "ood", "prompt": "p1", "response": "r1", "is_correct": True},
+            {**keys, "eval_set": "ood", "prompt": "p2", "response": "r2", "is_correct": False},
+        ]
+    ).to_parquet(run / "samples.parquet")
+    return run
+
+
+def test_build_tables_round_trip(tmp_path):
+    a = make_run(tmp_path / "runs", "r1", "task_only", "default", 0, 0.4)
+    b = make_run(tmp_path / "runs", "r2", "mixed", "lam=0.5", 1, 0.2, extra={"note": "hello"})
+    config = {"seeds": [0, 1], "model": "tiny"}
+    paths = build_tables([a, b], config, tmp_path / "tables")
+    assert set(paths) == {"runs", "metrics", "samples"}
+    runs = pd.read_parquet(tmp_path / "tables" / "runs.parquet")
+    metrics = pd.read_parquet(tmp_path / "tables" / "metrics.parquet")
+    samples = pd.read_parquet(tmp_path / "tables" / "samples.parquet")
+    assert runs["run_id"].tolist() == ["r1", "r2"]
+    assert json.loads(runs["hp_values"].iloc[0]) == {"lam": 0.5}
+    assert json.loads(runs["loss_history"].iloc[0]) == [{"step": 1, "loss": 2.0}]
+    assert runs["steps"].tolist() == [10, 10]
+    assert pd.isna(runs["note"].iloc[0]) and runs["note"].iloc[1] == "hello"
+    assert len(metrics) == 4 and len(samples) == 4
+    assert metrics["value"].isna().sum() == 2
+    prov = provenance(config)
+    for df in (runs, metrics, samples):
+        assert (df["config_hash"] == prov["config_hash"]).all()
+        assert df["git_commit"].nunique() == 1
+        assert json.loads(df["versions"].iloc[0])["pandas"] == pd.__version__
+    assert not list((tmp_path / "tables").glob(".*.tmp"))  # no leftovers of the atomic writes
+
+
+def test_build_tables_dedup_keeps_last(tmp_path):
+    a = make_run(tmp_path / "x", "r1", "task_only", "default", 0, 0.1)
+    b = make_run(tmp_path / "y", "r1", "task_only", "default", 0, 0.9)
+    with pytest.warns(UserWarning, match="r1"):
+        build_tables([a, b], {}, tmp_path / "tables")
+    metrics = pd.read_parquet(tmp_path / "tables" / "metrics.parquet")
+    assert len(metrics) == 2
+    assert metrics.loc[metrics["category"] == "all", "value"].tolist() == [0.9]
+    assert len(pd.read_parquet(tmp_path / "tables" / "runs.parquet")) == 1
+
+
+def test_build_tables_missing_metrics_names_path(tmp_path):
+    a = make_run(tmp_path / "runs", "r1", "task_only", "default", 0)
+    (a / "metrics.parquet").unlink()
+    with pytest.raises(InputError) as err:
+        build_tables([a], {}, tmp_path / "tables")
+    assert str(a / "metrics.parquet") in str(err.value)
+    assert not (tmp_path / "tables" / "runs.parquet").exists()
+
+
+def test_build_tables_metrics_missing_column(tmp_path):
+    a = make_run(tmp_path / "runs", "r1", "task_only", "default", 0)
+    pd.read_parquet(a / "metrics.parquet").drop(columns=["category"]).to_parquet(a / "metrics.parquet")
+    with pytest.raises(InputError, match=r"metrics\.parquet.*'category'"):
+        build_tables([a], {}, tmp_path / "tables")
+
+
+# ------------------------------------------------------------------------------------------------ provenance
+def test_provenance_keys_and_hash():
+    prov = provenance({"b": 1, "a": [1, 2]})
+    assert set(prov) == {"config_hash", "git_commit", "versions"}
+    assert len(prov["config_hash"]) == 16
+    assert prov["config_hash"] == provenance({"a": [1, 2], "b": 1})["config_hash"]  # key order irrelevant
+    assert prov["config_hash"] != provenance({"a": [1, 2], "b": 2})["config_hash"]
+    assert set(prov["versions"]) == {"selgen", "torch", "transformers", "peft", "pandas", "snakemake"}
+    assert prov["versions"]["pandas"] == pd.__version__
+    assert all(isinstance(v, str) and v for v in prov["versions"].values())
+
+
+def test_git_commit_outside_repo_and_dirty(tmp_path):
+    assert tables.git_commit(tmp_path) == "unknown"
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "f.txt").write_text("1")
+    subprocess.run([*git, "add", "f.txt"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=tmp_path, check=True)
+    clean = tables.git_commit(tmp_path)
+    assert len(clean) == 40 and not clean.endswith("-dirty")
+    (tmp_path / "untracked.txt").write_text("u")  # untracked files do not count
+    assert tables.git_commit(tmp_path) == clean
+    (tmp_path / "f.txt").write_text("2")
+    assert tables.git_commit(tmp_path) == clean + "-dirty"

@@ -1,0 +1,118 @@
+"""The training loop on a tiny random Llama: masking, padding, accumulation, loss going down, divergence."""
+
+import math
+
+import pytest
+import torch
+
+from selgen.methods import make_method
+from selgen.methods.sft import TaskOnly
+from selgen.mini import build_model, train_tokenizer
+from selgen.training import IGNORE, TrainingDiverged, collate, encode, token_ce_sum, train
+
+ROWS = [
+    {"messages": [{"role": "user", "content": f"What is {a} + {b}?"},
+                  {"role": "assistant", "content": f"{a} + {b} = {a + b}"}]}
+    for a in range(1, 9) for b in range(1, 5)
+]
+MINI = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "max_position": 64}
+CFG = {"lr": 3e-3, "epochs": 1, "batch_size": 4, "grad_accum": 1, "max_length": 64, "warmup_steps": 0,
+       "weight_decay": 0.0, "max_grad_norm": 1e9}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer([m["content"] for r in ROWS for m in r["messages"]], vocab_size=300)
+
+
+def tiny_model(tokenizer, seed=0):
+    torch.manual_seed(seed)
+    return build_model(tokenizer, MINI)
+
+
+def test_labels_cover_only_the_assistant_turn(tokenizer):
+    enc = encode(tokenizer, ROWS[0]["messages"], 64)
+    labelled = [t for t, lab in zip(enc["input_ids"], enc["labels"], strict=True) if lab != IGNORE]
+    assert tokenizer.decode(labelled) == "1 + 1 = 2<|end|>"
+    assert enc["labels"][0] == IGNORE and not enc["truncated"]
+    short = encode(tokenizer, ROWS[0]["messages"], 5)
+    assert len(short["input_ids"]) == 5 and short["truncated"]
+
+
+def test_padding_does_not_change_the_loss(tokenizer):
+    model = tiny_model(tokenizer)
+    model.eval()
+    a, b = (encode(tokenizer, r["messages"], 64) for r in (ROWS[0], ROWS[-1]))
+    b["input_ids"] = b["input_ids"] + b["input_ids"][:3]  # make b longer so a gets padded
+    b["labels"] = b["labels"] + [IGNORE] * 3
+    together = token_ce_sum(model, collate([a, b], tokenizer.pad_token_id))
+    alone = token_ce_sum(model, collate([a], tokenizer.pad_token_id)) + token_ce_sum(
+        model, collate([b], tokenizer.pad_token_id))
+    assert torch.allclose(together, alone, rtol=1e-4)
+
+
+def grads_after_one_step(tokenizer, batch_size, accum):
+    model = tiny_model(tokenizer)
+    cfg = {**CFG, "batch_size": batch_size, "grad_accum": accum, "lr": 1e-12, "steps": 1}
+    captured = {}
+
+    class Capture(TaskOnly):
+        def backward(self, model, task, align, ctx):
+            logs = super().backward(model, task, align, ctx)
+            captured["g"] = [p.grad.detach().clone() for p in model.parameters()]
+            return logs
+
+    train(model, tokenizer, Capture(), ROWS[:8], [], cfg, seed=0, progress=False)
+    return captured["g"]
+
+
+def test_accumulation_equals_one_big_batch(tokenizer):
+    # rows have different lengths, so a per-micro-batch mean would weight them wrongly
+    big = grads_after_one_step(tokenizer, batch_size=8, accum=1)
+    acc = grads_after_one_step(tokenizer, batch_size=2, accum=4)
+    for g1, g2 in zip(big, acc, strict=True):
+        assert torch.allclose(g1, g2, atol=1e-6, rtol=1e-4)
+
+
+def test_loss_falls(tokenizer):
+    model = tiny_model(tokenizer)
+    record = train(model, tokenizer, TaskOnly(), ROWS, [], {**CFG, "epochs": 15}, seed=0, progress=False)
+    hist = record["loss_history"]
+    assert hist[-1]["task_ce"] < 0.5 * hist[0]["task_ce"]
+    assert record["steps"] == 15 * math.ceil(len(ROWS) / 4)
+    assert record["tokens"] > 0 and record["peak_mem_mb"] > 0
+
+
+def test_same_seed_same_weights(tokenizer):
+    out = []
+    for _ in range(2):
+        model = tiny_model(tokenizer)
+        train(model, tokenizer, TaskOnly(), ROWS, [], {**CFG, "steps": 5}, seed=7, progress=False)
+        out.append(torch.cat([p.flatten() for p in model.parameters()]))
+    assert torch.equal(out[0], out[1])
+
+
+def test_upweight_adds_the_weighted_alignment_loss(tokenizer):
+    model = tiny_model(tokenizer)
+    task = collate([encode(tokenizer, ROWS[0]["messages"], 64)], tokenizer.pad_token_id)
+    align = collate([encode(tokenizer, ROWS[5]["messages"], 64)], tokenizer.pad_token_id)
+    from selgen.training import StepContext, n_label_tokens
+
+    ctx = StepContext(0, 1, n_label_tokens(task), n_label_tokens(align))
+    loss, logs = make_method("upweight", {"lam": 2.5}).loss(model, task, align, ctx)
+    expected = token_ce_sum(model, task) / ctx.n_task + 2.5 * token_ce_sum(model, align) / ctx.n_align
+    assert torch.allclose(loss, expected)
+    assert set(logs) == {"task_ce", "align_ce"}
+
+
+def test_mixed_merges_the_streams():
+    task, align = make_method("mixed", {}).prepare_data(ROWS[:3], ROWS[3:5], seed=0)
+    assert task == ROWS[:5] and align == []
+
+
+def test_divergence_stops_with_a_clear_error(tokenizer):
+    model = tiny_model(tokenizer)
+    with torch.no_grad():
+        model.model.embed_tokens.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step 1/"):
+        train(model, tokenizer, TaskOnly(), ROWS, [], {**CFG, "steps": 3}, seed=0, progress=False)

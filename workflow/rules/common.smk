@@ -1,0 +1,88 @@
+# Helpers shared by the rules: config validation, the sweep's run list, paths and per-job params.
+# Only light imports here: this file runs at every parse (every dry run and every cluster job).
+import json
+import sys
+from pathlib import Path
+
+from selgen.config import config_hash, runs, validate
+from selgen.methods.registry import METHODS
+
+
+validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+
+SELGEN = f"{sys.executable} -m selgen"
+RUN = "results/{setting}/runs/{method}/{hp}/seed{seed}"
+BASE_RUN = "results/{setting}/runs/base/default/seed0"
+
+# (setting, method, hp label) -> hyper-parameter values; hp labels are derived, never hand-listed.
+HP_VALUES = {
+    (s, r["method"], r["hp"]): r["hp_values"] for s in config["settings"] for r in runs(config, s)
+}
+
+
+wildcard_constraints:
+    setting="|".join(config["settings"]),
+    method="|".join(METHODS),
+    hp="[^/]+",
+    seed=r"\d+",
+
+
+def is_mini(setting):
+    return config[setting]["base"]["model"] == "mini"
+
+
+def base_model(setting):
+    """The base model every run of a setting starts from: the built mini folder or a hub id/path."""
+    return f"results/{setting}/base" if is_mini(setting) else config[setting]["base"]["model"]
+
+
+def base_input(wildcards):
+    return [base_model(wildcards.setting)] if is_mini(wildcards.setting) else []
+
+
+def run_id(setting, method, hp, seed):
+    return f"{setting}/{method}/{hp}/seed{seed}"
+
+
+def run_dirs(setting):
+    """Every run folder of a setting, the untrained base first."""
+    dirs = [BASE_RUN.format(setting=setting)]
+    dirs += [RUN.format(setting=setting, **r) for r in runs(config, setting)]
+    return dirs
+
+
+def train_params(wildcards):
+    s = wildcards.setting
+    p = {
+        "setting": s,
+        "method": wildcards.method,
+        "hp": wildcards.hp,
+        "hp_values": HP_VALUES[(s, wildcards.method, wildcards.hp)],
+        "seed": int(wildcards.seed),
+        "run_id": run_id(s, wildcards.method, wildcards.hp, wildcards.seed),
+        "threads": config["threads"],
+        "train": config[s]["train"],
+    }
+    return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
+
+
+def eval_params(wildcards, method=None, hp=None, seed=None):
+    s = wildcards.setting
+    method = method or wildcards.method
+    hp = hp or wildcards.hp
+    seed = int(seed if seed is not None else wildcards.seed)
+    p = {
+        "setting": s,
+        "method": method,
+        "hp": hp,
+        "hp_values": HP_VALUES.get((s, method, hp), {}),
+        "seed": seed,
+        "run_id": run_id(s, method, hp, seed),
+        "threads": config["threads"],
+        "eval": config[s]["eval"],
+    }
+    return json.dumps(p, sort_keys=True)
+
+
+def final_targets():
+    return [f"results/pareto_{s}.pdf" for s in config["settings"]]

@@ -1,0 +1,12 @@
+rule data:
+    output:
+        directory("results/{setting}/data"),
+    params:
+        p=lambda wc: json.dumps(
+            {**config[wc.setting]["data"], **({} if is_mini(wc.setting) else {"pretrain": None})},
+            sort_keys=True,
+        ),
+    log:
+        "results/{setting}/logs/data.log",
+    shell:
+        "{SELGEN} data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"
