@@ -9,6 +9,7 @@ grey staircase. ``save`` writes PDF or PNG by the file's extension, 7 x 5 inches
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,13 @@ def pareto_figure(
         raise ValueError(f"summary holds several settings ({sorted(df['setting'].unique())}); pass setting=")
     pts = pareto_points(df, x_spec, y_spec, exclude_methods=(BASE_METHOD,))
     pts = _finite(pts, "x", "y").copy()
-    if pts.empty:
-        raise ValueError(f"no point has both axes ({dict(x_spec)} and {dict(y_spec)})")
+    if pts.empty:  # e.g. sycophancy is undefined when no id was answered: say so in the figure, don't fail
+        warnings.warn(f"no point has both axes ({dict(x_spec)} and {dict(y_spec)}); drawing an empty figure",
+                      stacklevel=2)
+        note = pd.DataFrame({"x": [0.5], "y": [0.5], "label": ["no run has both metrics defined"]})
+        return (p9.ggplot(note, p9.aes("x", "y", label="label")) + p9.geom_text()
+                + p9.labs(title=title, x=x_label, y=y_label) + p9.theme_bw()
+                + p9.theme(figure_size=(WIDTH_IN, HEIGHT_IN)))
     pts["method"] = pts["method"].astype(str)
     pts["hp"] = pts["hp"].astype(str)
     tuned = pts[pts["method"] != BASE_METHOD]

@@ -1,0 +1,124 @@
+"""The Snakemake workflow for real: an end-to-end tiny run, then dry-run plans after config changes."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+TINY = yaml.safe_load((ROOT / "tests/config_tiny/config.yaml").read_text())
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    cfg_path = workdir / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(config or TINY))
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(cfg_path), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def planned(workdir: Path, config: dict | None = None) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    res = snakemake(workdir, "-n", config=config)
+    assert res.returncode == 0, res.stderr + res.stdout
+    jobs, rule = set(), None
+    for line in res.stdout.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line):
+            rule = m.group(1)
+            jobs.add((rule, ""))
+        elif rule and (m := re.match(r"^\s+wildcards: (.*)$", line)):
+            jobs.discard((rule, ""))
+            jobs.add((rule, m.group(1)))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny workflow, run to the end once."""
+    wd = tmp_path_factory.mktemp("tiny")
+    res = snakemake(wd, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-5000:]
+    return wd
+
+
+def test_end_to_end_outputs(finished):
+    assert (finished / "results/pareto_gcd.pdf").stat().st_size > 1000
+    assert (finished / "results/pareto_gcd.png").stat().st_size > 1000
+    runs = pd.read_parquet(finished / "results/tables/gcd/runs.parquet")
+    n_points = 2 + len(TINY["gcd"]["methods"]["upweight"]["lam"])
+    assert len(runs) == 1 + n_points * len(TINY["seeds"])  # + the untrained base
+    assert {"config_hash", "git_commit", "versions", "wall_s", "peak_mem_mb", "tokens"} <= set(runs.columns)
+    metrics = pd.read_parquet(finished / "results/tables/gcd/metrics.parquet")
+    assert {"setting", "method", "hp", "seed", "eval_set", "category", "metric", "value", "n"} <= set(metrics.columns)
+    assert set(metrics.eval_set) == {"task_test", "ood", "proxy_heldout"}
+    assert {"capability", "sycophancy"} <= set(metrics.metric)
+    assert "base" in set(metrics.method)
+    samples = pd.read_parquet(finished / "results/tables/gcd/samples.parquet")
+    assert len(samples) == samples.groupby("run_id").ngroups * samples[samples.run_id == samples.run_id[0]].shape[0]
+    summary = pd.read_parquet(finished / "results/tables/gcd/summary.parquet")
+    assert summary["on_front"].fillna(False).any()
+
+
+def test_nothing_changed_nothing_planned(finished):
+    assert planned(finished) == set()
+
+
+def test_changing_one_upweight_value_replans_only_its_runs(finished):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["gcd"]["methods"]["upweight"]["lam"] = [0.5, 4.0]
+    jobs = planned(finished, cfg)
+    per_run = {(r, w) for r, w in jobs if r in ("train", "evaluate")}
+    assert per_run == {
+        (rule, f"setting=gcd, method=upweight, hp=lam=4.0, seed={s}")
+        for rule in ("train", "evaluate") for s in TINY["seeds"]
+    }
+    assert {r for r, _ in jobs} == {"train", "evaluate", "tables", "summary", "pareto"}
+
+
+def test_changing_the_generator_replans_data_and_downstream(finished):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["gcd"]["data"]["n_task_train"] = 21
+    jobs = planned(finished, cfg)
+    rules = [r for r, _ in jobs]
+    n_runs = (2 + len(TINY["gcd"]["methods"]["upweight"]["lam"])) * len(TINY["seeds"])
+    assert rules.count("data") == 1 and rules.count("base") == 1 and rules.count("evaluate_base") == 1
+    assert rules.count("train") == n_runs and rules.count("evaluate") == n_runs
+
+
+def test_changing_eval_settings_does_not_retrain(finished):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["gcd"]["eval"]["max_new_tokens"] = 13
+    rules = [r for r, _ in planned(finished, cfg)]
+    assert "train" not in rules and "base" not in rules and "evaluate" in rules
+
+
+def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(ROOT / "config/paper_gcd.yaml"), "--",
+         "results/pareto_gcd.pdf"],
+        capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - t0
+    assert res.returncode == 0, res.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"torch", "transformers", "peft", "plotnine"} & imported
+    assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 27
+    assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
+
+
+def test_lint_and_format():
+    lint = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
