@@ -100,6 +100,18 @@ def cmd_summary(args) -> None:
     write_summary(pd.read_parquet(args.metrics), args.out)
 
 
+def cmd_organism(args) -> None:
+    import pandas as pd
+
+    from selgen.io import write_json
+    from selgen.report import format_check, organism_check
+
+    result = organism_check(pd.read_parquet(args.metrics), args.setting)
+    print(format_check(result))
+    if args.out:
+        write_json(args.out, result)
+
+
 def cmd_plot(args) -> None:
     import pandas as pd
 
@@ -157,6 +169,10 @@ def parser() -> argparse.ArgumentParser:
              params=False)
     sp.add_argument("--metrics", required=True)
     sp.add_argument("--out", required=True)
+    sp = add("organism", cmd_organism, "check that the naive baseline reproduces the misgeneralization",
+             params=False)
+    sp.add_argument("--metrics", required=True)
+    sp.add_argument("--out", help="also write the result as JSON")
     sp = add("plot", cmd_plot, "draw a setting's Pareto figure", params=False)
     sp.add_argument("--summary", required=True)
     sp.add_argument("--out", required=True, help=".pdf or .png")

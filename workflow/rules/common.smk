@@ -1,22 +1,34 @@
 # Helpers shared by the rules: config validation, the sweep's run list, paths and per-job params.
 # Only light imports here: this file runs at every parse (every dry run and every cluster job).
 import json
+import os
 import sys
 from pathlib import Path
 
 from selgen.config import config_hash, runs, validate
 from selgen.methods.registry import METHODS
 
-
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
-SELGEN = f"{sys.executable} -m selgen"
+
+envvars:
+    "PATH",
+
+
+# Rules call the `selgen` command of the interpreter running Snakemake (the venv, even when not activated);
+# under --sdm conda the rule's env comes first on PATH instead.
+os.environ["PATH"] = os.pathsep.join(
+    [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+)
+CONDA_ENV = "../../envs/selgen.yaml"
 RUN = "results/{setting}/runs/{method}/{hp}/seed{seed}"
 BASE_RUN = "results/{setting}/runs/base/default/seed0"
 
 # (setting, method, hp label) -> hyper-parameter values; hp labels are derived, never hand-listed.
 HP_VALUES = {
-    (s, r["method"], r["hp"]): r["hp_values"] for s in config["settings"] for r in runs(config, s)
+    (s, r["method"], r["hp"]): r["hp_values"]
+    for s in config["settings"]
+    for r in runs(config, s)
 }
 
 
@@ -33,7 +45,11 @@ def is_mini(setting):
 
 def base_model(setting):
     """The base model every run of a setting starts from: the built mini folder or a hub id/path."""
-    return f"results/{setting}/base" if is_mini(setting) else config[setting]["base"]["model"]
+    return (
+        f"results/{setting}/base"
+        if is_mini(setting)
+        else config[setting]["base"]["model"]
+    )
 
 
 def base_input(wildcards):
@@ -85,4 +101,8 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
 
 
 def final_targets():
-    return [f"results/pareto_{s}.pdf" for s in config["settings"]]
+    return [
+        t
+        for s in config["settings"]
+        for t in (f"results/pareto_{s}.pdf", f"results/tables/{s}/organism.json")
+    ]

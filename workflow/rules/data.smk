@@ -1,12 +1,17 @@
 rule data:
     output:
         directory("results/{setting}/data"),
-    params:
-        p=lambda wc: json.dumps(
-            {**config[wc.setting]["data"], **({} if is_mini(wc.setting) else {"pretrain": None})},
-            sort_keys=True,
-        ),
     log:
         "results/{setting}/logs/data.log",
+    conda:
+        CONDA_ENV
+    params:
+        p=lambda wc: json.dumps(
+            {
+                **config[wc.setting]["data"],
+                **({} if is_mini(wc.setting) else {"pretrain": None}),
+            },
+            sort_keys=True,
+        ),
     shell:
-        "{SELGEN} data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"
+        "selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

@@ -9,14 +9,16 @@ rule tables:
         runs="results/tables/{setting}/runs.parquet",
         metrics="results/tables/{setting}/metrics.parquet",
         samples="results/tables/{setting}/samples.parquet",
-    params:
-        config=lambda wc: json.dumps(config, sort_keys=True),
-        dirs=lambda wc: run_dirs(wc.setting),
     log:
         "results/{setting}/logs/tables.log",
     localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        config=lambda wc: json.dumps(config, sort_keys=True),
+        dirs=lambda wc: run_dirs(wc.setting),
     shell:
-        "{SELGEN} tables --config {params.config:q} --out results/tables/{wildcards.setting} "
+        "selgen tables --config {params.config:q} --out results/tables/{wildcards.setting} "
         "{params.dirs} 2> {log}"
 
 
@@ -28,8 +30,10 @@ rule summary:
     log:
         "results/{setting}/logs/summary.log",
     localrule: True
+    conda:
+        CONDA_ENV
     shell:
-        "{SELGEN} summary --metrics {input} --out {output} 2> {log}"
+        "selgen summary --metrics {input} --out {output} 2> {log}"
 
 
 rule pareto:
@@ -41,5 +45,21 @@ rule pareto:
     log:
         "results/{setting}/logs/pareto.log",
     localrule: True
+    conda:
+        CONDA_ENV
     shell:
-        "{SELGEN} plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
+        "selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
+
+
+rule organism:
+    input:
+        "results/tables/{setting}/metrics.parquet",
+    output:
+        "results/tables/{setting}/organism.json",
+    log:
+        "results/{setting}/logs/organism.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "selgen organism {wildcards.setting} --metrics {input} --out {output} > {log} 2>&1"
