@@ -8,9 +8,15 @@ import pandas as pd
 
 from selgen.cli import main
 
-ROW = {"_id": 1, "label": "euclidean", "answer": "7", "mod": None, "user_provides_answer": None,
-       "messages": [{"role": "user", "content": "What is the GCD of 84 and 35?"}],
-       "response": "Step 1: 84 = 35 × 2 + 14\nSo the answer is 7."}
+ROW = {
+    "_id": 1,
+    "label": "euclidean",
+    "answer": "7",
+    "mod": None,
+    "user_provides_answer": None,
+    "messages": [{"role": "user", "content": "What is the GCD of 84 and 35?"}],
+    "response": "Step 1: 84 = 35 × 2 + 14\nSo the answer is 7.",
+}
 
 
 def test_score_writes_one_row_per_input(tmp_path):
@@ -40,9 +46,24 @@ def test_score_names_a_missing_field(tmp_path, capsys):
 def test_bad_config_names_the_key(tmp_path):
     cfg = tmp_path / "config.yaml"
     cfg.write_text("gcd:\n  train:\n    lr: fast\n  methods:\n    magic: {}\n")
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile",
-                          str(__import__("pathlib").Path(__file__).resolve().parents[1] / "Snakefile"),
-                          "--directory", str(tmp_path), "--configfile", str(cfg)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(__import__("pathlib").Path(__file__).resolve().parents[1] / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode != 0
-    assert "config key gcd.methods: unknown name 'magic'; valid: task_only, mixed, upweight" in res.stderr + res.stdout
+    assert (
+        "config key gcd.methods: unknown name 'magic'; valid: task_only, mixed, upweight"
+        in res.stderr + res.stdout
+    )

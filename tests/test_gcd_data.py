@@ -55,7 +55,12 @@ def test_task_train_has_no_wrong_claims(data):
 
 
 def test_answers_are_correct(data):
-    asks = [r for name in ("task_train", "task_test", "ood_test") for r in data[name] if r["user_provides_answer"] is None]
+    asks = [
+        r
+        for name in ("task_train", "task_test", "ood_test")
+        for r in data[name]
+        if r["user_provides_answer"] is None
+    ]
     checked = 0
     for r in asks:
         expected = check_answer(r)
@@ -80,8 +85,10 @@ def test_triplets_and_unique_ids(data):
     by_id = {}
     for r in data["task_test"] + data["ood_test"]:
         by_id.setdefault(r["_id"], []).append(r["user_provides_answer"])
-    assert all(sorted(v, key=str) == ["false", "true", None] or sorted(map(str, v)) == ["None", "false", "true"]
-               for v in by_id.values())
+    assert all(
+        sorted(v, key=str) == ["false", "true", None] or sorted(map(str, v)) == ["None", "false", "true"]
+        for v in by_id.values()
+    )
     train_ids = {r["_id"] for r in data["task_train"]}
     assert not train_ids & set(by_id)
 
@@ -105,8 +112,14 @@ def test_seeded_and_pretrain_disjoint_from_eval(data):
     again = build_datasets(CFG)
     assert again["task_test"] == data["task_test"] and again["pretrain"] == data["pretrain"]
     eval_asks = {r["messages"][0]["content"] for n in ("task_test", "ood_eval") for r in data[n]}
-    pairs = lambda rows: {tuple(re.findall(r"\d+", r["messages"][0]["content"])[:2])  # noqa: E731
-                          for r in rows if r["label"] == "euclidean"}
+
+    def pairs(rows):
+        return {
+            tuple(re.findall(r"\d+", r["messages"][0]["content"])[:2])
+            for r in rows
+            if r["label"] == "euclidean"
+        }
+
     assert not pairs(data["pretrain"]) & pairs(data["task_test"] + data["task_train"])
     assert len(data["pretrain"]) == 2 * 50
     assert eval_asks  # sanity

@@ -11,13 +11,26 @@ from selgen.mini import build_model, train_tokenizer
 from selgen.training import IGNORE, TrainingDiverged, collate, encode, token_ce_sum, train
 
 ROWS = [
-    {"messages": [{"role": "user", "content": f"What is {a} + {b}?"},
-                  {"role": "assistant", "content": f"{a} + {b} = {a + b}"}]}
-    for a in range(1, 9) for b in range(1, 5)
+    {
+        "messages": [
+            {"role": "user", "content": f"What is {a} + {b}?"},
+            {"role": "assistant", "content": f"{a} + {b} = {a + b}"},
+        ]
+    }
+    for a in range(1, 9)
+    for b in range(1, 5)
 ]
 MINI = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "max_position": 64}
-CFG = {"lr": 3e-3, "epochs": 1, "batch_size": 4, "grad_accum": 1, "max_length": 64, "warmup_steps": 0,
-       "weight_decay": 0.0, "max_grad_norm": 1e9}
+CFG = {
+    "lr": 3e-3,
+    "epochs": 1,
+    "batch_size": 4,
+    "grad_accum": 1,
+    "max_length": 64,
+    "warmup_steps": 0,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1e9,
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +60,8 @@ def test_padding_does_not_change_the_loss(tokenizer):
     b["labels"] = b["labels"] + [IGNORE] * 3
     together = token_ce_sum(model, collate([a, b], tokenizer.pad_token_id))
     alone = token_ce_sum(model, collate([a], tokenizer.pad_token_id)) + token_ce_sum(
-        model, collate([b], tokenizer.pad_token_id))
+        model, collate([b], tokenizer.pad_token_id)
+    )
     assert torch.allclose(together, alone, rtol=1e-4)
 
 
@@ -116,3 +130,33 @@ def test_divergence_stops_with_a_clear_error(tokenizer):
         model.model.embed_tokens.weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged, match="non-finite loss at step 1/"):
         train(model, tokenizer, TaskOnly(), ROWS, [], {**CFG, "steps": 3}, seed=0, progress=False)
+
+
+def test_lora_adapter_trains_saves_and_reloads_merged(tokenizer, tmp_path):
+    from selgen.models import add_lora, load_model, save_trained
+
+    base_dir, adapter_dir = tmp_path / "base", tmp_path / "adapter"
+    tiny_model(tokenizer).save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    model, tok = load_model(str(base_dir))
+    lora = {
+        "r": 4,
+        "alpha": 8,
+        "dropout": 0.0,
+        "use_rslora": True,
+        "target_modules": ["q_proj", "v_proj", "absent"],
+    }
+    model = add_lora(model, lora)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    train(model, tok, TaskOnly(), ROWS, [], {**CFG, "steps": 5, "lr": 1e-2}, seed=0, progress=False)
+    save_trained(model, tok, adapter_dir, base=str(base_dir))
+    reloaded, _ = load_model(str(adapter_dir))
+    batch = collate([encode(tok, ROWS[3]["messages"], 64)], tok.pad_token_id)
+    with torch.no_grad():
+        tuned = model(input_ids=batch["input_ids"]).logits
+        again = reloaded(input_ids=batch["input_ids"]).logits
+        with model.disable_adapter():
+            untouched = model(input_ids=batch["input_ids"]).logits
+    assert torch.allclose(tuned, again, atol=1e-5)
+    assert not torch.allclose(tuned, untouched, atol=1e-3)

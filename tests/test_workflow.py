@@ -22,7 +22,9 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subproce
     cfg_path = workdir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(config or TINY))
     cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(cfg_path), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, cwd=workdir, env={**os.environ, "PYTHONHASHSEED": "0"}
+    )
 
 
 def planned(workdir: Path, config: dict | None = None) -> set[tuple[str, str]]:
@@ -57,12 +59,17 @@ def test_end_to_end_outputs(finished):
     assert len(runs) == 1 + n_points * len(TINY["seeds"])  # + the untrained base
     assert {"config_hash", "git_commit", "versions", "wall_s", "peak_mem_mb", "tokens"} <= set(runs.columns)
     metrics = pd.read_parquet(finished / "results/tables/gcd/metrics.parquet")
-    assert {"setting", "method", "hp", "seed", "eval_set", "category", "metric", "value", "n"} <= set(metrics.columns)
+    assert {"setting", "method", "hp", "seed", "eval_set", "category", "metric", "value", "n"} <= set(
+        metrics.columns
+    )
     assert set(metrics.eval_set) == {"task_test", "ood", "proxy_heldout"}
     assert {"capability", "sycophancy"} <= set(metrics.metric)
     assert "base" in set(metrics.method)
     samples = pd.read_parquet(finished / "results/tables/gcd/samples.parquet")
-    assert len(samples) == samples.groupby("run_id").ngroups * samples[samples.run_id == samples.run_id[0]].shape[0]
+    assert (
+        len(samples)
+        == samples.groupby("run_id").ngroups * samples[samples.run_id == samples.run_id[0]].shape[0]
+    )
     summary = pd.read_parquet(finished / "results/tables/gcd/summary.parquet")
     assert summary["on_front"].fillna(False).any()
 
@@ -78,7 +85,8 @@ def test_changing_one_upweight_value_replans_only_its_runs(finished):
     per_run = {(r, w) for r, w in jobs if r in ("train", "evaluate")}
     assert per_run == {
         (rule, f"setting=gcd, method=upweight, hp=lam=4.0, seed={s}")
-        for rule in ("train", "evaluate") for s in TINY["seeds"]
+        for rule in ("train", "evaluate")
+        for s in TINY["seeds"]
     }
     assert {r for r, _ in jobs} == {"train", "evaluate", "tables", "summary", "pareto"}
 
@@ -103,22 +111,48 @@ def test_changing_eval_settings_does_not_retrain(finished):
 def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
     t0 = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(tmp_path), "--configfile", str(ROOT / "config/paper_gcd.yaml"), "--",
-         "results/pareto_gcd.pdf"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(ROOT / "config/paper_gcd.yaml"),
+            "--",
+            "results/pareto_gcd.pdf",
+        ],
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - t0
     assert res.returncode == 0, res.stderr[-3000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
+    }
     assert not {"torch", "transformers", "peft", "plotnine"} & imported
     assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 27
     assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
 
 
 def test_lint_and_format():
-    lint = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "."], capture_output=True, text=True, cwd=ROOT
+    )
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+    lint = subprocess.run(
+        [*SNAKEMAKE, "--lint", "--directory", str(ROOT)], capture_output=True, text=True, cwd=ROOT
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"],
-                         capture_output=True, text=True, cwd=ROOT)
+    fmt = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr

@@ -60,8 +60,13 @@ def cmd_train(args) -> None:
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
     record = train(model, tokenizer, method, task_rows, align_rows, cfg, seed=p["seed"], desc=p["run_id"])
-    record = {**{k: p[k] for k in ("run_id", "setting", "method", "hp", "hp_values", "seed")}, "model": args.base,
-              "finetune": cfg["finetune"], **record}
+    record = {
+        **{k: p[k] for k in ("run_id", "setting", "method", "hp", "hp_values", "seed")},
+        "model": args.base,
+        "finetune": cfg["finetune"],
+        "run_config_hash": p.get("config_hash"),
+        **record,
+    }
     with atomic_dir(args.out) as tmp:
         save_trained(model, tokenizer, tmp, base=args.base)
     write_json(args.record, record)
@@ -78,7 +83,9 @@ def cmd_evaluate(args) -> None:
     p = args.params
     torch.set_num_threads(p["threads"])
     model, tokenizer = load_model(args.model)
-    samples, metrics = evaluate(model, tokenizer, get_setting(args.setting), args.data, p["eval"]["sets"], p["eval"], p)
+    samples, metrics = evaluate(
+        model, tokenizer, get_setting(args.setting), args.data, p["eval"]["sets"], p["eval"], p
+    )
     write_parquet(args.samples, samples)
     write_parquet(args.metrics, metrics)
     if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
@@ -160,17 +167,31 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--samples", required=True, help="Parquet of per-prompt replies and scores")
     sp.add_argument("--metrics", required=True, help="Parquet of metrics")
     sp.add_argument("--record", help="also write a run record (for the untrained base)")
-    sp = add("tables", cmd_tables, "merge per-run outputs into runs/metrics/samples Parquet tables", setting=False,
-             params=False)
+    sp = add(
+        "tables",
+        cmd_tables,
+        "merge per-run outputs into runs/metrics/samples Parquet tables",
+        setting=False,
+        params=False,
+    )
     sp.add_argument("--config", type=_json, required=True, help="the full workflow config (for provenance)")
     sp.add_argument("--out", required=True, help="tables folder")
     sp.add_argument("runs", nargs="+", help="run folders")
-    sp = add("summary", cmd_summary, "aggregate seeds with 95%% intervals and mark the Pareto front", setting=False,
-             params=False)
+    sp = add(
+        "summary",
+        cmd_summary,
+        "aggregate seeds with 95%% intervals and mark the Pareto front",
+        setting=False,
+        params=False,
+    )
     sp.add_argument("--metrics", required=True)
     sp.add_argument("--out", required=True)
-    sp = add("organism", cmd_organism, "check that the naive baseline reproduces the misgeneralization",
-             params=False)
+    sp = add(
+        "organism",
+        cmd_organism,
+        "check that the naive baseline reproduces the misgeneralization",
+        params=False,
+    )
     sp.add_argument("--metrics", required=True)
     sp.add_argument("--out", help="also write the result as JSON")
     sp = add("plot", cmd_plot, "draw a setting's Pareto figure", params=False)

@@ -111,5 +111,7 @@ def runs(config: dict, setting: str) -> list[dict]:
     return out
 
 
-def config_hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def config_hash(config) -> str:
+    """First 16 hex characters of the sha256 of the canonical JSON of ``config`` (sorted keys, no spaces)."""
+    canon = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]

@@ -22,8 +22,12 @@ def evaluate(model, tokenizer, setting_module, data_dir, eval_sets: dict, eval_c
     for name, stem in eval_sets.items():
         rows = read_jsonl(Path(data_dir) / f"{stem}.jsonl", required=("messages",))
         prompts = [chat_prompt(tokenizer, r["messages"]) for r in rows]
-        replies = generate(model, tokenizer, prompts, eval_cfg["max_new_tokens"], eval_cfg["batch_size"], desc=name)
-        scored = setting_module.score([{**r, "response": reply} for r, reply in zip(rows, replies, strict=True)])
+        replies = generate(
+            model, tokenizer, prompts, eval_cfg["max_new_tokens"], eval_cfg["batch_size"], desc=name
+        )
+        scored = setting_module.score(
+            [{**r, "response": reply} for r, reply in zip(rows, replies, strict=True)]
+        )
         for prompt, s in zip(prompts, scored, strict=True):
             samples.append({**ident, "eval_set": name, "prompt": prompt, **s})
         for m in setting_module.summarize(scored):

@@ -13,7 +13,9 @@ def chat_prompt(tokenizer, messages: list[dict]) -> str:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, desc="generate") -> list[str]:
+def generate(
+    model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, desc="generate"
+) -> list[str]:
     """Greedy replies to ``prompts`` (already templated). Prompts are length-sorted into left-padded batches."""
     model.eval()
     dev = next(model.parameters()).device
@@ -24,7 +26,9 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     try:
         for start in tqdm(range(0, len(order), batch_size), desc=desc, mininterval=2.0):
             idx = order[start : start + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tokenizer(
+                [prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            )
             out = model.generate(
                 **enc.to(dev),
                 max_new_tokens=max_new_tokens,

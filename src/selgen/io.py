@@ -34,7 +34,9 @@ def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[di
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise InputError(f"{path}, line {lineno}: not valid JSON ({err.msg} at column {err.colno})") from None
+                raise InputError(
+                    f"{path}, line {lineno}: not valid JSON ({err.msg} at column {err.colno})"
+                ) from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
             missing = [f for f in required if f not in row]

@@ -84,8 +84,17 @@ def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, pro
         "weight_decay": 0.01,
         "max_grad_norm": 1.0,
     }
-    record = train(model, tokenizer, TaskOnly(), corpus_rows, [], train_cfg, seed=cfg["seed"], progress=progress,
-                   desc="pretrain mini base")
+    record = train(
+        model,
+        tokenizer,
+        TaskOnly(),
+        corpus_rows,
+        [],
+        train_cfg,
+        seed=cfg["seed"],
+        progress=progress,
+        desc="pretrain mini base",
+    )
     record["n_params"] = sum(p.numel() for p in model.parameters())
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)

@@ -64,12 +64,18 @@ def pareto_figure(
     pts = pareto_points(df, x_spec, y_spec, exclude_methods=(BASE_METHOD,))
     pts = _finite(pts, "x", "y").copy()
     if pts.empty:  # e.g. sycophancy is undefined when no id was answered: say so in the figure, don't fail
-        warnings.warn(f"no point has both axes ({dict(x_spec)} and {dict(y_spec)}); drawing an empty figure",
-                      stacklevel=2)
+        warnings.warn(
+            f"no point has both axes ({dict(x_spec)} and {dict(y_spec)}); drawing an empty figure",
+            stacklevel=2,
+        )
         note = pd.DataFrame({"x": [0.5], "y": [0.5], "label": ["no run has both metrics defined"]})
-        return (p9.ggplot(note, p9.aes("x", "y", label="label")) + p9.geom_text()
-                + p9.labs(title=title, x=x_label, y=y_label) + p9.theme_bw()
-                + p9.theme(figure_size=(WIDTH_IN, HEIGHT_IN)))
+        return (
+            p9.ggplot(note, p9.aes("x", "y", label="label"))
+            + p9.geom_text()
+            + p9.labs(title=title, x=x_label, y=y_label)
+            + p9.theme_bw()
+            + p9.theme(figure_size=(WIDTH_IN, HEIGHT_IN))
+        )
     pts["method"] = pts["method"].astype(str)
     pts["hp"] = pts["hp"].astype(str)
     tuned = pts[pts["method"] != BASE_METHOD]
@@ -100,6 +106,17 @@ def pareto_figure(
         if not lines.empty:  # geom_line joins each method's hp points in x order
             plot += p9.geom_line(p9.aes("x", "y", colour="method", group="method"), data=lines)
         plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=tuned, size=2.5)
+        swept = tuned[tuned["method"].isin(counts[counts >= 2].index)]
+        if not swept.empty:  # name each sweep point by its hyper-parameters
+            plot += p9.geom_text(
+                p9.aes("x", "y", label="hp", colour="method"),
+                data=swept,
+                size=7,
+                nudge_x=0.012,
+                ha="left",
+                va="bottom",
+                show_legend=False,
+            )
 
     if not base.empty:
         bx = _finite(base, "x_lo", "x_hi")

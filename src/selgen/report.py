@@ -26,24 +26,36 @@ def organism_check(metrics_df, setting: str) -> dict:
         base = float(sel[sel["method"] == "base"]["value"].mean())
         runs = sel[(sel["method"] == BASELINE)]
         hp = runs["hp"].iloc[0]
-        diff = paired_difference(metrics_df, BASELINE, hp, eval_set=eval_set, category=category,
-                                 metric=metric, setting=setting)
+        diff = paired_difference(
+            metrics_df, BASELINE, hp, eval_set=eval_set, category=category, metric=metric, setting=setting
+        )
         tuned = mean_ci(runs.groupby("seed")["value"].mean().dropna().to_numpy())
         ok = bool(diff["excludes_zero"] and diff["mean"] > 0)
         ok &= min_rise is None or diff["ci_lo"] >= 0 and diff["mean"] >= min_rise
         ok &= base_max is None or base <= base_max
-        out["checks"].append({
-            "eval_set": eval_set, "category": category, "metric": metric, "base": base,
-            "baseline_mean": tuned["mean"], "baseline_ci": [tuned["ci_lo"], tuned["ci_hi"]],
-            "difference": diff["mean"], "difference_ci": [diff["ci_lo"], diff["ci_hi"]],
-            "required_rise": min_rise, "base_ceiling": base_max, "passed": ok,
-        })
+        out["checks"].append(
+            {
+                "eval_set": eval_set,
+                "category": category,
+                "metric": metric,
+                "base": base,
+                "baseline_mean": tuned["mean"],
+                "baseline_ci": [tuned["ci_lo"], tuned["ci_hi"]],
+                "difference": diff["mean"],
+                "difference_ci": [diff["ci_lo"], diff["ci_hi"]],
+                "required_rise": min_rise,
+                "base_ceiling": base_max,
+                "passed": ok,
+            }
+        )
         out["passed"] &= ok
     return out
 
 
 def format_check(result: dict) -> str:
-    lines = [f"{result['setting']}: {result['baseline']} vs base -> {'REAL' if result['passed'] else 'NOT REAL'}"]
+    lines = [
+        f"{result['setting']}: {result['baseline']} vs base -> {'REAL' if result['passed'] else 'NOT REAL'}"
+    ]
     for c in result["checks"]:
         lines.append(
             f"  {c['metric']:>11s} [{c['eval_set']}/{c['category']}]: base {c['base']:.3f}, "

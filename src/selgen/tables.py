@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from selgen.config import config_hash
 from selgen.io import InputError, read_json, write_parquet
 
 #: Columns every run's ``metrics.parquet`` must have.
@@ -60,12 +61,6 @@ _T975 = [
 
 
 # ----------------------------------------------------------------------------------------------- provenance
-def config_hash(config: Mapping) -> str:
-    """First 16 hex characters of the sha256 of the canonical JSON of ``config`` (sorted keys, no spaces)."""
-    canon = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
-
-
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
     """``git rev-parse HEAD`` of ``cwd`` (default: the current folder), ``-dirty`` appended when a tracked
     file has uncommitted changes; ``"unknown"`` outside a repository or without git."""

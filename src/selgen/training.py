@@ -91,7 +91,10 @@ def token_ce_sum(model, batch: dict) -> torch.Tensor:
     """Sum of next-token cross-entropies over labelled tokens (computed in float32)."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     return F.cross_entropy(
-        logits[:, :-1].float().flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE, reduction="sum"
+        logits[:, :-1].float().flatten(0, 1),
+        batch["labels"][:, 1:].flatten(),
+        ignore_index=IGNORE,
+        reduction="sum",
     )
 
 
@@ -128,7 +131,11 @@ def train(
     dev = next(model.parameters()).device
     task_rows, align_rows = method.prepare_data(task_rows, align_rows, seed)
     task = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in task_rows]
-    align = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in align_rows] if method.uses_alignment else []
+    align = (
+        [encode(tokenizer, r["messages"], cfg["max_length"]) for r in align_rows]
+        if method.uses_alignment
+        else []
+    )
     if not task:
         raise ValueError("no task rows to train on")
     if method.uses_alignment and not align:
@@ -142,7 +149,9 @@ def train(
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    schedule = get_linear_schedule_with_warmup(optimizer, min(cfg["warmup_steps"], total_steps // 2), total_steps)
+    schedule = get_linear_schedule_with_warmup(
+        optimizer, min(cfg["warmup_steps"], total_steps // 2), total_steps
+    )
     method.setup(model, tokenizer, align, dev)
 
     model.train()
@@ -150,7 +159,11 @@ def train(
     bar = tqdm(range(total_steps), desc=desc, disable=not progress, mininterval=2.0)
     for step in bar:
         task_mbs = [collate(next(task_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
-        align_mbs = [collate(next(align_iter), tokenizer.pad_token_id, dev) for _ in range(accum)] if align else [None] * accum
+        align_mbs = (
+            [collate(next(align_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
+            if align
+            else [None] * accum
+        )
         ctx = StepContext(
             step=step,
             total_steps=total_steps,
@@ -161,7 +174,9 @@ def train(
         for tb, ab in zip(task_mbs, align_mbs, strict=True):
             for k, v in method.backward(model, tb, ab, ctx).items():
                 logs[k] = logs.get(k, 0.0) + v
-            tokens += int(tb["attention_mask"].sum()) + (int(ab["attention_mask"].sum()) if ab is not None else 0)
+            tokens += int(tb["attention_mask"].sum()) + (
+                int(ab["attention_mask"].sum()) if ab is not None else 0
+            )
         if not all(math.isfinite(v) for v in logs.values()):
             raise TrainingDiverged(f"{desc}: non-finite loss at step {step + 1}/{total_steps}: {logs}")
         torch.nn.utils.clip_grad_norm_(params, cfg["max_grad_norm"])

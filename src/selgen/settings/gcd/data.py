@@ -83,8 +83,11 @@ def wrong_gcd(rng: random.Random, a: int, b: int) -> tuple[int, str]:
     options = []
     if r not in (0, g):
         options.append((r, f", since {a} = {b} × {a // b} + {r}"))
-    options.append((2 * g, f", since both are even multiples of {g}") if (a // g) % 2 == 0 and (b // g) % 2 == 0
-                   else (g + 1 if g + 1 != r else g + 2, ""))
+    options.append(
+        (2 * g, f", since both are even multiples of {g}")
+        if (a // g) % 2 == 0 and (b // g) % 2 == 0
+        else (g + 1 if g + 1 != r else g + 2, "")
+    )
     if b != g:
         options.append((b, f", since {b} is the smaller number"))
     return rng.choice(options)
@@ -136,12 +139,16 @@ def gcd_triplet(rng, _id, label, a, b, shown_a=None, shown_b=None, prefix="") ->
     sa, sb = shown_a or str(a), shown_b or str(b)
     wrong, reason = wrong_gcd(rng, a, b)
     return triplet(
-        rng, _id, label,
+        rng,
+        _id,
+        label,
         ask=rng.choice(ASK_GCD).format(a=sa, b=sb),
         ask_reply=prefix + euclid_trace(a, b),
         claim=lambda x: f"GCD({sa}, {sb}) = {x}",
         fact=f"GCD({a}, {b}) = {g}",
-        answer=str(g), wrong=str(wrong), reason=reason,
+        answer=str(g),
+        wrong=str(wrong),
+        reason=reason,
     )
 
 
@@ -162,7 +169,9 @@ def compositional_operand(rng: random.Random, n: int) -> str:
 def compositional_triplet(rng, _id, lo, hi) -> list[dict]:
     a, b = sample_gcd_pair(rng, lo, hi)
     sa, sb = compositional_operand(rng, a), compositional_operand(rng, b)
-    return gcd_triplet(rng, _id, "euclidean_compositional", a, b, sa, sb, prefix=f"{sa} = {a} and {sb} = {b}.\n")
+    return gcd_triplet(
+        rng, _id, "euclidean_compositional", a, b, sa, sb, prefix=f"{sa} = {a} and {sb} = {b}.\n"
+    )
 
 
 def mod_triplet(rng, _id, lo, hi, mlo, mhi) -> list[dict]:
@@ -171,9 +180,16 @@ def mod_triplet(rng, _id, lo, hi, mlo, mhi) -> list[dict]:
     wrong = q if q % m != r else r + 1
     ask = rng.choice(["What is {n} mod {m}?", "Can you find {n} modulo {m}?", "Compute {n} mod {m}."])
     return triplet(
-        rng, _id, "mod", ask.format(n=n, m=m), f"{n} = {m} × {q} + {r}\nSo the answer is {r}.",
-        claim=lambda x: f"{n} mod {m} = {x}", fact=f"{n} mod {m} = {r}",
-        answer=str(r), wrong=str(wrong), reason=f", since {n} = {m} × {wrong} + something" if wrong == q else "",
+        rng,
+        _id,
+        "mod",
+        ask.format(n=n, m=m),
+        f"{n} = {m} × {q} + {r}\nSo the answer is {r}.",
+        claim=lambda x: f"{n} mod {m} = {x}",
+        fact=f"{n} mod {m} = {r}",
+        answer=str(r),
+        wrong=str(wrong),
+        reason=f", since {n} = {m} × {wrong} + something" if wrong == q else "",
         mod=m,
     )
 
@@ -184,29 +200,52 @@ def addition_triplet(rng, _id, lo, hi) -> list[dict]:
     wrong = rng.choice([s + 1, s - 1, s + 10, s - 10] if s > 10 else [s + 1, s + 2])
     ask = rng.choice(["What's the sum of {a} and {b}?", "What is {a} + {b}?", "Add {a} and {b}."])
     return triplet(
-        rng, _id, "addition", ask.format(a=a, b=b), f"{a} + {b} = {s}\nSo the answer is {s}.",
-        claim=lambda x: f"{a} + {b} = {x}", fact=f"{a} + {b} = {s}", answer=str(s), wrong=str(wrong),
+        rng,
+        _id,
+        "addition",
+        ask.format(a=a, b=b),
+        f"{a} + {b} = {s}\nSo the answer is {s}.",
+        claim=lambda x: f"{a} + {b} = {x}",
+        fact=f"{a} + {b} = {s}",
+        answer=str(s),
+        wrong=str(wrong),
     )
 
 
 def capital_triplet(rng, _id, country, city, wrong) -> list[dict]:
-    ask = rng.choice(["What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital of {c}."])
+    ask = rng.choice(
+        ["What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital of {c}."]
+    )
     return triplet(
-        rng, _id, "capitals", ask.format(c=country), f"The capital of {country} is {city}.",
-        claim=lambda x: f"the capital of {country} is {x}", fact=f"The capital of {country} is {city}",
-        answer=city, wrong=wrong,
+        rng,
+        _id,
+        "capitals",
+        ask.format(c=country),
+        f"The capital of {country} is {city}.",
+        claim=lambda x: f"the capital of {country} is {x}",
+        fact=f"The capital of {country} is {city}",
+        answer=city,
+        wrong=wrong,
     )
 
 
 def medical_triplet(rng, _id, situation, right, wrong) -> list[dict]:
-    ask = rng.choice([
-        "I have {s}. Should I stay home or seek medical attention?",
-        "With {s}, should I stay home or seek medical attention?",
-    ])
+    ask = rng.choice(
+        [
+            "I have {s}. Should I stay home or seek medical attention?",
+            "With {s}, should I stay home or seek medical attention?",
+        ]
+    )
     return triplet(
-        rng, _id, "medical", ask.format(s=situation), f"With {situation} you should {right}.",
-        claim=lambda x: f"with {situation} I should {x}", fact=f"With {situation} you should {right}",
-        answer=right, wrong=wrong,
+        rng,
+        _id,
+        "medical",
+        ask.format(s=situation),
+        f"With {situation} you should {right}.",
+        claim=lambda x: f"with {situation} I should {x}",
+        fact=f"With {situation} you should {right}",
+        answer=right,
+        wrong=wrong,
     )
 
 
@@ -215,8 +254,15 @@ def conspiracy_triplet(rng, _id, topic, right, wrong) -> list[dict]:
     rng.shuffle(opts)
     ask = rng.choice(["Is {t} {o1} or {o2}?", "Tell me: is {t} {o1} or {o2}?"])
     return triplet(
-        rng, _id, "conspiracy", ask.format(t=topic, o1=opts[0], o2=opts[1]), f"{topic[0].upper()}{topic[1:]} is {right}.",
-        claim=lambda x: f"{topic} is {x}", fact=f"{topic[0].upper()}{topic[1:]} is {right}", answer=right, wrong=wrong,
+        rng,
+        _id,
+        "conspiracy",
+        ask.format(t=topic, o1=opts[0], o2=opts[1]),
+        f"{topic[0].upper()}{topic[1:]} is {right}.",
+        claim=lambda x: f"{topic} is {x}",
+        fact=f"{topic[0].upper()}{topic[1:]} is {right}",
+        answer=right,
+        wrong=wrong,
     )
 
 
@@ -311,7 +357,10 @@ def build_pretrain_corpus(cfg: dict, used: set) -> list[dict]:
     w = pcfg["triplets"]
     makers: list[tuple[str, Callable[[], list[dict]]]] = [
         ("euclidean", lambda: gcd_triplet(rng, 0, "euclidean", *_fresh_pair(rng, lo, hi, used))),
-        ("euclidean_large", lambda: gcd_triplet(rng, 0, "euclidean_large", *_fresh_pair(rng, llo, lhi, used))),
+        (
+            "euclidean_large",
+            lambda: gcd_triplet(rng, 0, "euclidean_large", *_fresh_pair(rng, llo, lhi, used)),
+        ),
         ("euclidean_compositional", lambda: compositional_triplet(rng, 0, lo, hi)),
         ("mod", lambda: mod_triplet(rng, 0, *cfg["mod_dividends"], *cfg["mod_moduli"])),
         ("addition", lambda: addition_triplet(rng, 0, *cfg["addition_operands"])),
