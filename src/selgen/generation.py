@@ -16,7 +16,7 @@ def chat_prompt(tokenizer, messages: list[dict]) -> str:
 def generate(
     model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, desc="generate"
 ) -> list[str]:
-    """Greedy replies to ``prompts`` (already templated). Prompts are length-sorted into left-padded batches."""
+    """Greedy replies to ``prompts`` (already templated), in length-sorted, left-padded batches."""
     model.eval()
     dev = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))

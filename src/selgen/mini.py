@@ -1,4 +1,4 @@
-"""Mini base models: a byte-level BPE tokenizer trained on the setting's corpus and a tiny Llama pretrained on it.
+"""Mini base models: a byte-level BPE tokenizer trained on the setting's corpus, a tiny Llama trained on it.
 
 The result is an ordinary model folder that ``AutoModelForCausalLM`` / ``AutoTokenizer`` load, so every later
 stage treats it exactly like a hub model.
@@ -62,7 +62,7 @@ def build_model(tokenizer, cfg: dict):
 
 
 def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, progress: bool = True) -> dict:
-    """Train the tokenizer, build the tiny Llama, pretrain it on ``corpus_rows`` (chat rows), save the folder."""
+    """Train the tokenizer, build the tiny Llama, pretrain it on ``corpus_rows`` (chat rows), save it."""
     import torch
 
     from selgen.io import atomic_dir, write_json

@@ -59,7 +59,8 @@ def format_check(result: dict) -> str:
     for c in result["checks"]:
         lines.append(
             f"  {c['metric']:>11s} [{c['eval_set']}/{c['category']}]: base {c['base']:.3f}, "
-            f"{result['baseline']} {c['baseline_mean']:.3f} [{c['baseline_ci'][0]:.3f}, {c['baseline_ci'][1]:.3f}], "
+            f"{result['baseline']} {c['baseline_mean']:.3f} "
+            f"[{c['baseline_ci'][0]:.3f}, {c['baseline_ci'][1]:.3f}], "
             f"difference {c['difference']:+.3f} [{c['difference_ci'][0]:+.3f}, {c['difference_ci'][1]:+.3f}] "
             f"-> {'ok' if c['passed'] else 'FAIL'}"
         )

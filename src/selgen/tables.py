@@ -14,7 +14,6 @@ zero-width one). The t quantile comes from scipy when importable, else from a ha
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import math

@@ -8,7 +8,8 @@ from selgen.methods.registry import METHODS, check_hparams
 
 
 def make_method(name: str, hp: dict):
-    """Instantiate method ``name`` with hyper-parameters ``hp`` (train overrides like epochs are ignored here)."""
+    """Instantiate method ``name`` with hyper-parameters ``hp`` (train overrides such as epochs are
+    handled by the caller)."""
     check_hparams(name, hp, "method")
     spec = METHODS[name]
     module = importlib.import_module(spec.module)

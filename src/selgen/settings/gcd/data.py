@@ -15,8 +15,8 @@ Files (``write_datasets``):
 - ``ood_eval.jsonl``: ``ood_test`` minus the proxy's label (the reference removes the capitals from its OOD
   evaluation so the proxy never leaks into it).
 - ``pretrain.jsonl``: the mini base corpus (only when ``pretrain`` is configured): every domain, with the base
-  behaviour -- answer, confirm right claims, reject wrong ones. Its GCD and math instances never share operands
-  with an evaluation id.
+  behaviour -- answer, confirm right claims, reject wrong ones. Its plain GCD pairs never repeat a pair of
+  task train, task test or euclidean_large.
 
 Replies to claims state the model's own answer first, then the verdict ("Let me check. GCD(84, 35) = 7. No,
 that is not right: ..."). Tuning on confirmations alone therefore rewards copying the user's number into the
