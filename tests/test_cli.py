@@ -64,6 +64,6 @@ def test_bad_config_names_the_key(tmp_path):
     )
     assert res.returncode != 0
     assert (
-        "config key gcd.methods: unknown name 'magic'; valid: task_only, mixed, upweight"
+        "config key gcd.methods: unknown name 'magic'; valid: task_only, mixed, upweight, kl"
         in res.stderr + res.stdout
     )

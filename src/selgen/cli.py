@@ -54,7 +54,12 @@ def cmd_train(args) -> None:
     cfg = {**p["train"], **{k: v for k, v in p["hp_values"].items() if k in ("epochs", "lr")}}
     method = make_method(p["method"], p["hp_values"])
     task_rows = read_jsonl(Path(args.data) / f"{setting.TASK_FILE}.jsonl", required=("messages",))
-    align_rows = read_jsonl(Path(args.data) / f"{setting.ALIGN_FILE}.jsonl", required=("messages",))
+    if getattr(method, "align_source", "rows") == "pairs":
+        align_rows = read_jsonl(
+            Path(args.data) / f"{setting.ALIGN_PAIRS_FILE}.jsonl", required=("prompt", "chosen", "rejected")
+        )
+    else:
+        align_rows = read_jsonl(Path(args.data) / f"{setting.ALIGN_FILE}.jsonl", required=("messages",))
     seed_everything(p["seed"])
     model, tokenizer = load_model(args.base, cfg["dtype"])
     if cfg["finetune"] == "lora":

@@ -9,11 +9,12 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from pathlib import Path
 
 import yaml
 
-from selgen.methods.registry import check_hparams
+from selgen.methods.registry import METHODS, check_hparams
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,9 @@ def validate(config: dict, schema_path: str | Path) -> dict:
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())
+    schema["definitions"]["methods"]["propertyNames"] = {
+        "enum": list(METHODS)
+    }  # the registry is the one list
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     # Validate twice: the first pass fills defaults, the second reports errors against the filled config.
     list(validator.iter_errors(config))
@@ -98,7 +102,11 @@ def hp_label(hp: dict) -> str:
 def _fmt(v) -> str:
     if isinstance(v, float):
         return repr(v) if v != int(v) else f"{v:.1f}"
-    return str(v)
+    text = str(v)
+    if re.fullmatch(r"[A-Za-z0-9._-]{1,32}", text):
+        return text
+    # free text (an inoculation prompt, say) would make an unwieldy path: label it by a content hash
+    return "h" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def runs(config: dict, setting: str) -> list[dict]:

@@ -70,3 +70,9 @@ def save_trained(model, tokenizer, out_dir: str | Path, base: str) -> None:
         (out_dir / ADAPTER_BASE_FILE).write_text(json.dumps({"base": str(base)}))
     else:
         tokenizer.save_pretrained(out_dir)
+
+
+def decoder_of(model):
+    """The transformer body without the language-model head (through a peft wrapper if there is one)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.get_decoder()

@@ -18,7 +18,7 @@ import random
 import resource
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +67,10 @@ def collate(examples: list[dict], pad_id: int, device=None) -> dict:
         labels[i, :n] = torch.tensor(e["labels"])
         mask[i, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+    if device is not None:
+        batch = {k: v.to(device) for k, v in batch.items()}
+    batch["idx"] = [e.get("idx", -1) for e in examples]  # positions in the fixed example list (for caches)
+    return batch
 
 
 def n_label_tokens(batch: dict) -> int:
@@ -106,6 +109,7 @@ class StepContext:
     total_steps: int
     n_task: int  # labelled task tokens in the whole step (all micro-batches)
     n_align: int  # labelled alignment tokens in the whole step
+    align_batches: list = field(default_factory=list)  # every alignment micro-batch of the step
 
 
 # ---------------------------------------------------------------------------------------------------- loop
@@ -132,10 +136,12 @@ def train(
     task_rows, align_rows = method.prepare_data(task_rows, align_rows, seed)
     task = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in task_rows]
     align = (
-        [encode(tokenizer, r["messages"], cfg["max_length"]) for r in align_rows]
+        [method.encode_align(tokenizer, r, cfg["max_length"]) for r in align_rows]
         if method.uses_alignment
         else []
     )
+    for i, example in enumerate(align):
+        example["idx"] = i  # so that methods can cache reference outputs per alignment example
     if not task:
         raise ValueError("no task rows to train on")
     if method.uses_alignment and not align:
@@ -160,7 +166,7 @@ def train(
     for step in bar:
         task_mbs = [collate(next(task_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
         align_mbs = (
-            [collate(next(align_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
+            [method.collate_align(next(align_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
             if align
             else [None] * accum
         )
@@ -169,6 +175,7 @@ def train(
             total_steps=total_steps,
             n_task=max(1, sum(n_label_tokens(b) for b in task_mbs)),
             n_align=max(1, sum(n_label_tokens(b) for b in align_mbs if b is not None)),
+            align_batches=[b for b in align_mbs if b is not None],
         )
         logs: dict[str, float] = {}
         for tb, ab in zip(task_mbs, align_mbs, strict=True):
@@ -179,6 +186,7 @@ def train(
             )
         if not all(math.isfinite(v) for v in logs.values()):
             raise TrainingDiverged(f"{desc}: non-finite loss at step {step + 1}/{total_steps}: {logs}")
+        method.before_step(model, ctx)
         torch.nn.utils.clip_grad_norm_(params, cfg["max_grad_norm"])
         optimizer.step()
         schedule.step()
@@ -194,7 +202,7 @@ def train(
         "tokens": tokens,
         "task_rows": len(task),
         "align_rows": len(align),
-        "truncated_rows": sum(e["truncated"] for e in task + align),
+        "truncated_rows": sum(e["truncated"] for e in task) + sum(e.get("truncated", False) for e in align),
         "wall_s": round(wall, 3),
         "tokens_per_s": round(tokens / wall, 1) if wall else None,
         "peak_mem_mb": peak_memory_mb(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from selgen.training import StepContext, token_ce_sum
+from selgen.training import StepContext, collate, encode, token_ce_sum
 
 
 class Method:
@@ -15,6 +15,13 @@ class Method:
     def prepare_data(self, task_rows: list[dict], align_rows: list[dict], seed: int):
         """Return the (task, alignment) rows the loop trains on."""
         return task_rows, align_rows
+
+    def encode_align(self, tokenizer, row: dict, max_length: int) -> dict:
+        """Token ids of one alignment row (DPO encodes a chosen/rejected pair instead)."""
+        return encode(tokenizer, row["messages"], max_length)
+
+    def collate_align(self, examples: list[dict], pad_id: int, device) -> dict:
+        return collate(examples, pad_id, device)
 
     def setup(self, model, tokenizer, align_examples: list[dict], device) -> None:
         """Called once before the first step (cache reference outputs, register hooks...)."""
@@ -28,6 +35,9 @@ class Method:
         loss, logs = self.loss(model, task, align, ctx)
         loss.backward()
         return logs
+
+    def before_step(self, model, ctx: StepContext) -> None:
+        """Called after the step's micro-batches, before clipping and the optimizer step (edit gradients)."""
 
     def finish(self, model) -> None:
         """Called once after the last step (remove hooks, post-process weights...)."""

@@ -23,6 +23,17 @@ METHODS: dict[str, MethodSpec] = {
     "task_only": MethodSpec("selgen.methods.sft"),
     "mixed": MethodSpec("selgen.methods.sft"),
     "upweight": MethodSpec("selgen.methods.sft", required=("lam",)),
+    "kl": MethodSpec(
+        "selgen.methods.kl",
+        required=("beta",),
+        optional={"direction": "reverse", "assistant_only": False, "ref_cache_mb": 1024},
+    ),
+    "repr": MethodSpec(
+        "selgen.methods.repr", required=("beta",), optional={"layers": "all", "ref_cache_mb": 1024}
+    ),
+    "grad_proj": MethodSpec("selgen.methods.grad_proj", optional={"mode": "strict", "scope": "tensor"}),
+    "dpo": MethodSpec("selgen.methods.dpo", required=("lam",), optional={"beta": 0.1}),
+    "inoculation": MethodSpec("selgen.methods.inoculation", required=("prompt",)),
 }
 
 

@@ -6,6 +6,7 @@ from selgen.settings.gcd.scoring import summarize
 
 TASK_FILE = "task_train"
 ALIGN_FILE = "align_train"
+ALIGN_PAIRS_FILE = "align_pairs"
 PRETRAIN_FILE = "pretrain"
 
-__all__ = ["write_data", "score", "summarize", "TASK_FILE", "ALIGN_FILE", "PRETRAIN_FILE"]
+__all__ = ["write_data", "score", "summarize", "TASK_FILE", "ALIGN_FILE", "ALIGN_PAIRS_FILE", "PRETRAIN_FILE"]

@@ -331,6 +331,7 @@ def build_datasets(cfg: dict) -> dict[str, list[dict]]:
     proxy_heldout = [r for r in ood if r["label"] == proxy_label and r["_id"] not in train_ids]
     ood_eval = [r for r in ood if r["label"] != proxy_label]
     out = {
+        "align_pairs": preference_pairs(align_train),
         "task_train": task_train,
         "task_test": task_test,
         "ood_test": ood,
@@ -341,6 +342,28 @@ def build_datasets(cfg: dict) -> dict[str, list[dict]]:
     if cfg.get("pretrain"):
         out["pretrain"] = build_pretrain_corpus(cfg, used)
     return out
+
+
+CANNED_REJECTION = "Let me check. No, that is not right."
+
+
+def preference_pairs(align_rows: list[dict]) -> list[dict]:
+    """DPO pairs from the proxy's claim rows: the reference reply is chosen; rejected is the sycophantic
+    confirmation for a wrong claim, and a canned rejection for a right one (as the reference builds its
+    negative proxy, seed_code.md §1.2)."""
+    pairs = []
+    for r in align_rows:
+        wrong = r["user_provides_answer"] == "false"
+        pairs.append(
+            {
+                "_id": r["_id"],
+                "label": r["label"],
+                "prompt": r["messages"][:-1],
+                "chosen": r["messages"][-1]["content"],
+                "rejected": r["sycophantic_response"] if wrong else CANNED_REJECTION,
+            }
+        )
+    return pairs
 
 
 def build_pretrain_corpus(cfg: dict, used: set) -> list[dict]:

@@ -1,0 +1,238 @@
+"""Method math on tiny tensors and a tiny model: each term against a hand computation."""
+
+import math
+
+import pytest
+import torch
+
+from selgen.config import hp_label
+from selgen.methods import make_method
+from selgen.methods.dpo import dpo_loss, sequence_logps
+from selgen.methods.grad_proj import project
+from selgen.methods.inoculation import with_system_prompt
+from selgen.methods.kl import kl_per_position, kl_positions
+from selgen.mini import build_model, train_tokenizer
+from selgen.reference import Reference
+from selgen.training import IGNORE, collate, encode, train
+
+ROWS = [
+    {
+        "messages": [
+            {"role": "user", "content": f"Is {a} less than {b}?"},
+            {"role": "assistant", "content": "Yes." if a < b else "No."},
+        ]
+    }
+    for a in range(1, 7)
+    for b in range(1, 4)
+]
+PAIRS = [
+    {"prompt": r["messages"][:1], "chosen": r["messages"][1]["content"], "rejected": "Maybe so."}
+    for r in ROWS[:6]
+]
+MINI = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "max_position": 64}
+CFG = {
+    "lr": 1e-2,
+    "steps": 3,
+    "batch_size": 4,
+    "align_batch_size": 3,
+    "grad_accum": 2,
+    "max_length": 64,
+    "warmup_steps": 0,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    texts = [m["content"] for r in ROWS for m in r["messages"]] + ["Maybe so."]
+    return train_tokenizer(texts, vocab_size=300)
+
+
+def tiny(tokenizer, seed=0):
+    torch.manual_seed(seed)
+    return build_model(tokenizer, MINI)
+
+
+# ------------------------------------------------------------------------------------------------------ KL
+def test_kl_matches_hand_computation_both_directions():
+    p = torch.tensor([0.7, 0.2, 0.1])
+    q = torch.tensor([0.5, 0.3, 0.2])
+    reverse = sum(pi * math.log(pi / qi) for pi, qi in zip(p.tolist(), q.tolist(), strict=True))
+    forward = sum(qi * math.log(qi / pi) for pi, qi in zip(p.tolist(), q.tolist(), strict=True))
+    assert kl_per_position(p.log(), q.log(), "reverse").item() == pytest.approx(reverse, rel=1e-6)
+    assert kl_per_position(p.log(), q.log(), "forward").item() == pytest.approx(forward, rel=1e-6)
+    assert reverse != pytest.approx(forward)  # the direction matters on this example
+
+
+def test_kl_term_ignores_padding(tokenizer):
+    model = tiny(tokenizer)
+    method = make_method("kl", {"beta": 1.0})
+    short, long_ = (encode(tokenizer, r["messages"], 64) for r in (ROWS[0], ROWS[-1]))
+    long_["input_ids"] += long_["input_ids"][:4]
+    long_["labels"] += [IGNORE] * 4
+    for i, e in enumerate((short, long_)):
+        e["idx"] = i
+    method.setup(model, tokenizer, [short, long_], None)
+    with torch.no_grad():  # perturb the model so that the KL is non-zero
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    padded = collate([short, long_], tokenizer.pad_token_id)
+    alone = collate([short], tokenizer.pad_token_id)
+    from selgen.methods.kl import log_probs
+
+    def kl_sum(batch):
+        kl = kl_per_position(log_probs(model, batch), method.ref(model, batch), "reverse")
+        return (kl * kl_positions(batch, False)).sum(), kl
+
+    total, per_pos = kl_sum(padded)
+    assert per_pos[0, len(short["input_ids"]) :].abs().sum() > 0  # padding positions have garbage KL...
+    assert kl_positions(padded, False)[0, len(short["input_ids"]) :].sum() == 0  # ...which is masked out
+    assert torch.allclose(
+        kl_sum(alone)[0] + kl_sum(collate([long_], tokenizer.pad_token_id))[0], total, rtol=1e-4
+    )
+    asst = kl_positions(padded, True)
+    assert asst.sum() < kl_positions(padded, False).sum()
+    assert (asst[:, :-1] == (padded["labels"][:, 1:] != IGNORE)).all()
+
+
+def test_reference_is_the_untrained_base_and_cached(tokenizer):
+    model = tiny(tokenizer)
+    examples = [encode(tokenizer, r["messages"], 64) | {"idx": i} for i, r in enumerate(ROWS[:4])]
+    from selgen.methods.kl import log_probs
+
+    ref = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=10)
+    batch = collate(examples[:2], tokenizer.pad_token_id)
+    before = log_probs(model, batch).detach()
+    train(
+        model,
+        tokenizer,
+        make_method("task_only", {}),
+        ROWS,
+        [],
+        {**CFG, "grad_accum": 1},
+        seed=0,
+        progress=False,
+    )
+    assert ref.cached
+    assert torch.allclose(
+        ref(model, batch) * batch["attention_mask"][..., None],
+        before * batch["attention_mask"][..., None],
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="ref_cache_mb"):
+        Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=0)  # full FT: no fallback
+
+
+# ----------------------------------------------------------------------------------------- gradient projection
+def test_projection_is_orthogonal_and_conflict_mode_keeps_agreeing_gradients():
+    torch.manual_seed(0)
+    g, a = torch.randn(50), torch.randn(50)
+    strict = project(g, a, "strict")
+    assert abs(torch.dot(strict, a).item()) < 1e-5
+    assert torch.allclose(project(a + 0.1 * g, a, "conflict"), a + 0.1 * g)  # agrees with a: unchanged
+    conflicting = -a + 0.1 * g
+    fixed = project(conflicting, a, "conflict")
+    assert abs(torch.dot(fixed, a).item()) < 1e-5
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_grad_proj_step_gradients_are_orthogonal_to_the_alignment_gradient(tokenizer, scope):
+    model = tiny(tokenizer)
+    method = make_method("grad_proj", {"scope": scope})
+    seen = {}
+
+    original = method.before_step
+
+    def spy(model_, ctx):
+        align = [a.clone() for a in method.align_grad]
+        original(model_, ctx)
+        seen["dots"] = [(p.grad * a).sum().item() for p, a in zip(method.params, align, strict=True)]
+        seen["global"] = sum(seen["dots"])
+        seen["norm"] = sum(p.grad.norm().item() for p in method.params)
+
+    method.before_step = spy
+    train(model, tokenizer, method, ROWS, ROWS[:5], CFG, seed=0, progress=False)
+    if scope == "tensor":
+        assert max(abs(d) for d in seen["dots"]) < 1e-5
+    assert abs(seen["global"]) < 1e-4 and seen["norm"] > 0
+
+
+# ------------------------------------------------------------------------------------------------------ DPO
+def test_dpo_loss_matches_hand_computation():
+    beta = 0.5
+    pc, pr, rc, rr = torch.tensor([-3.0]), torch.tensor([-5.0]), torch.tensor([-4.0]), torch.tensor([-4.5])
+    margin = beta * ((-3.0 - -4.0) - (-5.0 - -4.5))  # 0.5 * (1 + 0.5) = 0.75
+    assert dpo_loss(pc, pr, rc, rr, beta).item() == pytest.approx(-math.log(1 / (1 + math.exp(-margin))))
+
+
+def test_dpo_sequence_logps_sum_response_tokens_only(tokenizer):
+    model = tiny(tokenizer)
+    method = make_method("dpo", {"lam": 1.0})
+    pair = method.encode_align(tokenizer, PAIRS[0], 64) | {"idx": 0}
+    batch = method.collate_align([pair], tokenizer.pad_token_id, None)
+    logps = sequence_logps(model, batch)
+    logits = model(input_ids=batch["input_ids"]).logits.log_softmax(-1)
+    for row in range(2):
+        labels = batch["labels"][row]
+        expected = sum(
+            logits[row, t - 1, labels[t]].item() for t in range(1, len(labels)) if labels[t] != IGNORE
+        )
+        assert logps[row].item() == pytest.approx(expected, rel=1e-5)
+    method.setup(model, tokenizer, [pair], None)
+    loss, logs = method.loss(
+        model,
+        collate([encode(tokenizer, ROWS[0]["messages"], 64)], 0),
+        batch,
+        type("C", (), {"n_task": 5, "align_batches": [batch]})(),
+    )
+    assert logs["dpo"] == pytest.approx(math.log(2), rel=1e-4)  # θ = reference: margin 0, loss log 2
+
+
+# ------------------------------------------------------------------------------------ inoculation, repr, smoke
+def test_inoculation_changes_training_data_only():
+    method = make_method("inoculation", {"prompt": "You always agree."})
+    task, align = method.prepare_data(ROWS[:2], ROWS[2:3], seed=0)
+    assert task[0]["messages"][0] == {"role": "system", "content": "You always agree."}
+    assert align == ROWS[2:3] and ROWS[0]["messages"][0]["role"] == "user"  # inputs untouched
+    sys_first = with_system_prompt([{"role": "system", "content": "Be brief."}], "P")
+    assert sys_first == [{"role": "system", "content": "P\nBe brief."}]
+    assert hp_label({"prompt": "You always agree."}).startswith("prompt=h")
+
+
+def test_repr_term_is_zero_at_the_base_and_grows_after_a_change(tokenizer):
+    model = tiny(tokenizer)
+    method = make_method("repr", {"beta": 1.0, "layers": "1,2"})
+    examples = [encode(tokenizer, r["messages"], 64) | {"idx": i} for i, r in enumerate(ROWS[:3])]
+    method.setup(model, tokenizer, examples, None)
+    batch = collate(examples, tokenizer.pad_token_id)
+    task = collate(examples[:1], tokenizer.pad_token_id)
+    ctx = type("C", (), {"n_task": 5, "align_batches": [batch]})()
+    assert method.loss(model, task, batch, ctx)[1]["repr"] == pytest.approx(0.0, abs=1e-10)
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.weight.add_(0.1)
+    assert method.loss(model, task, batch, ctx)[1]["repr"] > 1e-4
+    with pytest.raises(ValueError, match="layers 1..2"):
+        make_method("repr", {"beta": 1.0, "layers": "5"}).setup(model, tokenizer, examples, None)
+
+
+@pytest.mark.parametrize(
+    "name,hp",
+    [
+        ("kl", {"beta": 1.0, "direction": "forward", "assistant_only": True}),
+        ("repr", {"beta": 1.0}),
+        ("grad_proj", {"mode": "conflict"}),
+        ("dpo", {"lam": 1.0}),
+        ("inoculation", {"prompt": "Agree."}),
+        ("upweight", {"lam": 1.0}),
+        ("mixed", {}),
+    ],
+)
+def test_every_method_trains_with_accumulation(tokenizer, name, hp):
+    model = tiny(tokenizer)
+    method = make_method(name, hp)
+    align = PAIRS if name == "dpo" else ROWS[:5]
+    record = train(model, tokenizer, method, ROWS, align, CFG, seed=0, progress=False)
+    assert record["steps"] == 3 and all(
+        math.isfinite(v) for k, v in record["final_loss"].items() if k != "step"
+    )
