@@ -124,7 +124,7 @@ def test_reference_is_the_untrained_base_and_cached(tokenizer):
         Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=0)  # full FT: no fallback
 
 
-# ----------------------------------------------------------------------------------------- gradient projection
+# ------------------------------------------------------------------------------------ gradient projection
 def test_projection_is_orthogonal_and_conflict_mode_keeps_agreeing_gradients():
     torch.manual_seed(0)
     g, a = torch.randn(50), torch.randn(50)
@@ -189,7 +189,7 @@ def test_dpo_sequence_logps_sum_response_tokens_only(tokenizer):
     assert logs["dpo"] == pytest.approx(math.log(2), rel=1e-4)  # θ = reference: margin 0, loss log 2
 
 
-# ------------------------------------------------------------------------------------ inoculation, repr, smoke
+# ------------------------------------------------------------------------------- inoculation, repr, smoke
 def test_inoculation_changes_training_data_only():
     method = make_method("inoculation", {"prompt": "You always agree."})
     task, align = method.prepare_data(ROWS[:2], ROWS[2:3], seed=0)

@@ -31,7 +31,7 @@ def frozen_base(model):
 
 
 class Reference:
-    """``fn(model, batch) -> Tensor[B, T, ...]`` of the base model on alignment batches, cached when it fits."""
+    """``fn(model, batch) -> Tensor[B, T, ...]`` of the base on alignment batches, cached when it fits."""
 
     def __init__(
         self, model, examples: list[dict], pad_id: int, fn: Callable, budget_mb: float, batch_size=16
