@@ -87,9 +87,12 @@ def load_config(path: str | Path, schema_path: str | Path) -> dict:
 def sweep_points(sweep: dict) -> list[dict]:
     """Expand a method's sweep block into hyper-parameter dicts (grid product, or explicit ``points``)."""
     if "points" in sweep:
-        return [dict(p) for p in sweep["points"]]
-    keys = sorted(sweep)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(sweep[k] for k in keys))]
+        points = [dict(p) for p in sweep["points"]]
+    else:
+        keys = sorted(sweep)
+        points = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(sweep[k] for k in keys))]
+    unique = {hp_label(p): p for p in reversed(points)}  # a repeated point is one run (seeds repeat runs)
+    return [p for p in points if unique.get(hp_label(p)) is p]
 
 
 def hp_label(hp: dict) -> str:
