@@ -236,3 +236,29 @@ def test_every_method_trains_with_accumulation(tokenizer, name, hp):
     assert record["steps"] == 3 and all(
         math.isfinite(v) for k, v in record["final_loss"].items() if k != "step"
     )
+
+
+def test_uncached_lora_reference_equals_the_cached_one(tokenizer):
+    from selgen.methods.kl import log_probs
+    from selgen.models import add_lora
+
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
+    model = add_lora(tiny(tokenizer), lora)
+    examples = [encode(tokenizer, r["messages"], 64) | {"idx": i} for i, r in enumerate(ROWS[:3])]
+    cached = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=10)
+    live = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=0)
+    assert cached.cached and not live.cached
+    train(
+        model,
+        tokenizer,
+        make_method("task_only", {}),
+        ROWS,
+        [],
+        {**CFG, "grad_accum": 1},
+        seed=0,
+        progress=False,
+    )
+    batch = collate(examples, tokenizer.pad_token_id)
+    mask = batch["attention_mask"][..., None]
+    assert torch.allclose(cached(model, batch) * mask, live(model, batch) * mask, atol=1e-5)
+    assert not torch.allclose(log_probs(model, batch) * mask, live(model, batch) * mask, atol=1e-3)

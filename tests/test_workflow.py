@@ -138,7 +138,9 @@ def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
         line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
     }
     assert not {"torch", "transformers", "peft", "plotnine"} & imported
-    assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 3 * (1 + 1 + 7 + 11 + 9 + 10 + 1)
+    assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 3 * (
+        1 + 1 + 7 + 11 + 9 + 10 + 1
+    )
     assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
 
 

@@ -1,0 +1,94 @@
+"""Every method runs a few LoRA steps on tiny random-weight Llama, Gemma, Gemma-2 and Qwen3 models: nothing in
+the training code is specific to one architecture (layers and modules are found, not hard-coded)."""
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, Gemma2Config, GemmaConfig, LlamaConfig, Qwen3Config
+
+from selgen.methods import make_method
+from selgen.mini import train_tokenizer
+from selgen.models import add_lora
+from selgen.training import train
+
+ROWS = [
+    {
+        "messages": [
+            {"role": "user", "content": f"What is {a} + {b}?"},
+            {"role": "assistant", "content": f"{a} + {b} = {a + b}."},
+        ]
+    }
+    for a in range(1, 6)
+    for b in range(1, 4)
+]
+PAIRS = [
+    {"prompt": r["messages"][:1], "chosen": r["messages"][1]["content"], "rejected": "I do not know."}
+    for r in ROWS[:4]
+]
+SMALL = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+    "max_position_embeddings": 64,
+}
+CONFIGS = {
+    "llama": LlamaConfig,
+    "gemma": GemmaConfig,
+    "gemma2": Gemma2Config,
+    "qwen3": Qwen3Config,
+}
+METHODS = [
+    ("task_only", {}),
+    ("mixed", {}),
+    ("upweight", {"lam": 1.0}),
+    ("kl", {"beta": 1.0}),
+    ("repr", {"beta": 1.0, "layers": "2"}),
+    ("grad_proj", {}),
+    ("dpo", {"lam": 1.0}),
+    ("inoculation", {"prompt": "Agree."}),
+]
+LORA = {
+    "r": 4,
+    "alpha": 8,
+    "dropout": 0.0,
+    "use_rslora": True,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer([m["content"] for r in ROWS for m in r["messages"]] + ["I do not know."], 300)
+
+
+@pytest.mark.parametrize("arch", CONFIGS)
+def test_every_method_runs_on_the_architecture(tokenizer, arch):
+    config = CONFIGS[arch](
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        **SMALL,
+    )
+    cfg = {
+        "lr": 1e-3,
+        "steps": 2,
+        "batch_size": 4,
+        "align_batch_size": 2,
+        "grad_accum": 1,
+        "max_length": 64,
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+    }
+    for name, hp in METHODS:
+        torch.manual_seed(0)
+        model = add_lora(AutoModelForCausalLM.from_config(config, attn_implementation="eager"), LORA)
+        align = PAIRS if name == "dpo" else ROWS[:4]
+        record = train(model, tokenizer, make_method(name, hp), ROWS, align, cfg, seed=0, progress=False)
+        losses = [v for k, v in record["final_loss"].items() if k != "step"]
+        assert record["steps"] == 2 and all(math.isfinite(v) for v in losses), (arch, name)
