@@ -67,3 +67,64 @@ def test_bad_config_names_the_key(tmp_path):
         "config key gcd.methods: unknown name 'magic'; valid: task_only, mixed, upweight, kl"
         in res.stderr + res.stdout
     )
+
+
+def test_diverging_training_fails_clearly_and_writes_nothing(tmp_path, capsys):
+    from selgen.io import write_jsonl
+    from selgen.mini import build_model, train_tokenizer
+
+    rows = [
+        {"messages": [{"role": "user", "content": f"{i}?"}, {"role": "assistant", "content": f"{i}!"}]}
+        for i in range(8)
+    ]
+    data, base = tmp_path / "data", tmp_path / "base"
+    write_jsonl(data / "task_train.jsonl", rows)
+    write_jsonl(data / "align_train.jsonl", rows[:2])
+    tok = train_tokenizer([m["content"] for r in rows for m in r["messages"]], 300)
+    build_model(
+        tok, {"hidden_size": 16, "intermediate_size": 32, "num_layers": 1, "num_heads": 2, "max_position": 32}
+    ).save_pretrained(base)
+    tok.save_pretrained(base)
+    train_cfg = {
+        "finetune": "full",
+        "lr": 1e30,
+        "epochs": 3,
+        "batch_size": 4,
+        "align_batch_size": 2,
+        "grad_accum": 1,
+        "max_length": 32,
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "dtype": "float32",
+    }
+    params = {
+        "setting": "gcd",
+        "method": "task_only",
+        "hp": "default",
+        "hp_values": {},
+        "seed": 1,
+        "run_id": "gcd/task_only/default/seed1",
+        "threads": 1,
+        "train": train_cfg,
+    }
+    out, record = tmp_path / "run" / "model", tmp_path / "run" / "record.json"
+    code = main(
+        [
+            "train",
+            "gcd",
+            "--params",
+            json.dumps(params),
+            "--data",
+            str(data),
+            "--base",
+            str(base),
+            "--out",
+            str(out),
+            "--record",
+            str(record),
+        ]
+    )
+    assert code == 1
+    assert "non-finite loss at step" in capsys.readouterr().err
+    assert not out.exists() and not record.exists()
