@@ -6,7 +6,7 @@ Each method runs in its own process (so peak memory is its own) on the same tiny
 same micro-batches: one task batch and the alignment batch the method itself builds (DPO: chosen + rejected).
 The SFT reference step is cross-entropy on exactly those two batches. Step time is the median over ``--steps``
 optimizer steps after two warm-up steps; one-off set-up (reference caches) is excluded and reported apart.
-Peak memory is the growth of the process's peak resident set from just before the first step (on CUDA:
+Peak memory is the growth of the process's peak resident set from just before set-up (on CUDA:
 ``torch.cuda.max_memory_allocated``). ``--check`` exits 1 when a target below is missed.
 """
 
@@ -87,7 +87,8 @@ def measure(name: str, args, queue) -> None:
     model.train()
     sft = name.startswith("sft")
     method = make_method(
-        {"sft": "task_only", "sft_pairs": "dpo"}.get(name, name), METHODS[name] or {"lam": 1.0}
+        {"sft": "task_only", "sft_pairs": "dpo"}.get(name, name),
+        {"sft_pairs": {"lam": 1.0}}.get(name, METHODS[name] or {}),
     )
     if name in ("dpo", "sft_pairs"):
         align_rows = [
@@ -116,13 +117,13 @@ def measure(name: str, args, queue) -> None:
         e["idx"] = i
     tb = collate(task[: args.batch], tok.pad_token_id)
     ab = method.collate_align(align[: args.batch], tok.pad_token_id, None)
+    rss0 = rss_mb()  # before set-up: a reference cache is part of the method's memory
     t0 = time.perf_counter()
     method.setup(model, tok, align, None)
     setup_s = time.perf_counter() - t0
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     ctx = StepContext(0, args.steps, n_label_tokens(tb), n_label_tokens(ab), [ab])
-    rss0 = rss_mb()
     times = []
     for step in range(args.steps + 2):
         t = time.perf_counter()
@@ -160,8 +161,11 @@ def main(argv=None) -> int:
         queue = ctx.Queue()
         proc = ctx.Process(target=measure, args=(name, args, queue))
         proc.start()
-        results[name] = queue.get()
         proc.join()
+        if proc.exitcode != 0 or queue.empty():
+            print(f"{name}: the measuring process failed (exit code {proc.exitcode})", file=sys.stderr)
+            return 2
+        results[name] = queue.get()
     missed = []
     print(
         f"{'method':<12} {'step ms':>8} {'× SFT':>6} {'target':>7} {'mem MB':>7} {'× SFT':>6} "
