@@ -5,23 +5,13 @@ import math
 
 import pytest
 import torch
+from helpers import chat, quiet_train, tokenizer_for
 from transformers import AutoModelForCausalLM, Gemma2Config, GemmaConfig, LlamaConfig, Qwen3Config
 
 from selgen.methods import make_method
-from selgen.mini import train_tokenizer
 from selgen.models import add_lora
-from selgen.training import train
 
-ROWS = [
-    {
-        "messages": [
-            {"role": "user", "content": f"What is {a} + {b}?"},
-            {"role": "assistant", "content": f"{a} + {b} = {a + b}."},
-        ]
-    }
-    for a in range(1, 6)
-    for b in range(1, 4)
-]
+ROWS = [chat(f"What is {a} + {b}?", f"{a} + {b} = {a + b}.") for a in range(1, 6) for b in range(1, 4)]
 PAIRS = [
     {"prompt": r["messages"][:1], "chosen": r["messages"][1]["content"], "rejected": "I do not know."}
     for r in ROWS[:4]
@@ -62,7 +52,7 @@ LORA = {
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return train_tokenizer([m["content"] for r in ROWS for m in r["messages"]] + ["I do not know."], 300)
+    return tokenizer_for(ROWS, "I do not know.")
 
 
 @pytest.mark.parametrize("arch", CONFIGS)
@@ -89,6 +79,6 @@ def test_every_method_runs_on_the_architecture(tokenizer, arch):
         torch.manual_seed(0)
         model = add_lora(AutoModelForCausalLM.from_config(config, attn_implementation="eager"), LORA)
         align = PAIRS if name == "dpo" else ROWS[:4]
-        record = train(model, tokenizer, make_method(name, hp), ROWS, align, cfg, seed=0, progress=False)
+        record = quiet_train(model, tokenizer, make_method(name, hp), ROWS, align, cfg)
         losses = [v for k, v in record["final_loss"].items() if k != "step"]
         assert record["steps"] == 2 and all(math.isfinite(v) for v in losses), (arch, name)

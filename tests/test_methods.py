@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import chat, encoded, quiet_train, tiny_model, tokenizer_for
 
 from selgen.config import hp_label
 from selgen.methods import make_method
@@ -11,25 +12,14 @@ from selgen.methods.dpo import dpo_loss, sequence_logps
 from selgen.methods.grad_proj import project
 from selgen.methods.inoculation import with_system_prompt
 from selgen.methods.kl import kl_per_position, kl_positions
-from selgen.mini import build_model, train_tokenizer
 from selgen.reference import Reference
-from selgen.training import IGNORE, collate, encode, train
+from selgen.training import IGNORE, collate, encode
 
-ROWS = [
-    {
-        "messages": [
-            {"role": "user", "content": f"Is {a} less than {b}?"},
-            {"role": "assistant", "content": "Yes." if a < b else "No."},
-        ]
-    }
-    for a in range(1, 7)
-    for b in range(1, 4)
-]
+ROWS = [chat(f"Is {a} less than {b}?", "Yes." if a < b else "No.") for a in range(1, 7) for b in range(1, 4)]
 PAIRS = [
     {"prompt": r["messages"][:1], "chosen": r["messages"][1]["content"], "rejected": "Maybe so."}
     for r in ROWS[:6]
 ]
-MINI = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "max_position": 64}
 CFG = {
     "lr": 1e-2,
     "steps": 3,
@@ -45,13 +35,7 @@ CFG = {
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    texts = [m["content"] for r in ROWS for m in r["messages"]] + ["Maybe so."]
-    return train_tokenizer(texts, vocab_size=300)
-
-
-def tiny(tokenizer, seed=0):
-    torch.manual_seed(seed)
-    return build_model(tokenizer, MINI)
+    return tokenizer_for(ROWS, "Maybe so.")
 
 
 # ------------------------------------------------------------------------------------------------------ KL
@@ -66,7 +50,7 @@ def test_kl_matches_hand_computation_both_directions():
 
 
 def test_kl_term_ignores_padding(tokenizer):
-    model = tiny(tokenizer)
+    model = tiny_model(tokenizer)
     method = make_method("kl", {"beta": 1.0})
     short, long_ = (encode(tokenizer, r["messages"], 64) for r in (ROWS[0], ROWS[-1]))
     long_["input_ids"] += long_["input_ids"][:4]
@@ -97,23 +81,14 @@ def test_kl_term_ignores_padding(tokenizer):
 
 
 def test_reference_is_the_untrained_base_and_cached(tokenizer):
-    model = tiny(tokenizer)
-    examples = [encode(tokenizer, r["messages"], 64) | {"idx": i} for i, r in enumerate(ROWS[:4])]
+    model = tiny_model(tokenizer)
+    examples = encoded(tokenizer, ROWS[:4])
     from selgen.methods.kl import log_probs
 
     ref = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=10)
     batch = collate(examples[:2], tokenizer.pad_token_id)
     before = log_probs(model, batch).detach()
-    train(
-        model,
-        tokenizer,
-        make_method("task_only", {}),
-        ROWS,
-        [],
-        {**CFG, "grad_accum": 1},
-        seed=0,
-        progress=False,
-    )
+    quiet_train(model, tokenizer, make_method("task_only", {}), ROWS, [], {**CFG, "grad_accum": 1})
     assert ref.cached
     assert torch.allclose(
         ref(model, batch) * batch["attention_mask"][..., None],
@@ -138,7 +113,7 @@ def test_projection_is_orthogonal_and_conflict_mode_keeps_agreeing_gradients():
 
 @pytest.mark.parametrize("scope", ["tensor", "global"])
 def test_grad_proj_step_gradients_are_orthogonal_to_the_alignment_gradient(tokenizer, scope):
-    model = tiny(tokenizer)
+    model = tiny_model(tokenizer)
     method = make_method("grad_proj", {"scope": scope})
     seen = {}
 
@@ -152,7 +127,7 @@ def test_grad_proj_step_gradients_are_orthogonal_to_the_alignment_gradient(token
         seen["norm"] = sum(p.grad.norm().item() for p in method.params)
 
     method.before_step = spy
-    train(model, tokenizer, method, ROWS, ROWS[:5], CFG, seed=0, progress=False)
+    quiet_train(model, tokenizer, method, ROWS, ROWS[:5], CFG)
     if scope == "tensor":
         assert max(abs(d) for d in seen["dots"]) < 1e-5
     assert abs(seen["global"]) < 1e-4 and seen["norm"] > 0
@@ -167,7 +142,7 @@ def test_dpo_loss_matches_hand_computation():
 
 
 def test_dpo_sequence_logps_sum_response_tokens_only(tokenizer):
-    model = tiny(tokenizer)
+    model = tiny_model(tokenizer)
     method = make_method("dpo", {"lam": 1.0})
     pair = method.encode_align(tokenizer, PAIRS[0], 64) | {"idx": 0}
     batch = method.collate_align([pair], tokenizer.pad_token_id, None)
@@ -201,9 +176,9 @@ def test_inoculation_changes_training_data_only():
 
 
 def test_repr_term_is_zero_at_the_base_and_grows_after_a_change(tokenizer):
-    model = tiny(tokenizer)
+    model = tiny_model(tokenizer)
     method = make_method("repr", {"beta": 1.0, "layers": "1,2"})
-    examples = [encode(tokenizer, r["messages"], 64) | {"idx": i} for i, r in enumerate(ROWS[:3])]
+    examples = encoded(tokenizer, ROWS[:3])
     method.setup(model, tokenizer, examples, None)
     batch = collate(examples, tokenizer.pad_token_id)
     task = collate(examples[:1], tokenizer.pad_token_id)
@@ -229,10 +204,10 @@ def test_repr_term_is_zero_at_the_base_and_grows_after_a_change(tokenizer):
     ],
 )
 def test_every_method_trains_with_accumulation(tokenizer, name, hp):
-    model = tiny(tokenizer)
+    model = tiny_model(tokenizer)
     method = make_method(name, hp)
     align = PAIRS if name == "dpo" else ROWS[:5]
-    record = train(model, tokenizer, method, ROWS, align, CFG, seed=0, progress=False)
+    record = quiet_train(model, tokenizer, method, ROWS, align, CFG)
     assert record["steps"] == 3 and all(
         math.isfinite(v) for k, v in record["final_loss"].items() if k != "step"
     )
@@ -243,21 +218,12 @@ def test_uncached_lora_reference_equals_the_cached_one(tokenizer):
     from selgen.models import add_lora
 
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
-    model = add_lora(tiny(tokenizer), lora)
-    examples = [encode(tokenizer, r["messages"], 64) | {"idx": i} for i, r in enumerate(ROWS[:3])]
+    model = add_lora(tiny_model(tokenizer), lora)
+    examples = encoded(tokenizer, ROWS[:3])
     cached = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=10)
     live = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=0)
     assert cached.cached and not live.cached
-    train(
-        model,
-        tokenizer,
-        make_method("task_only", {}),
-        ROWS,
-        [],
-        {**CFG, "grad_accum": 1},
-        seed=0,
-        progress=False,
-    )
+    quiet_train(model, tokenizer, make_method("task_only", {}), ROWS, [], {**CFG, "grad_accum": 1})
     batch = collate(examples, tokenizer.pad_token_id)
     mask = batch["attention_mask"][..., None]
     assert torch.allclose(cached(model, batch) * mask, live(model, batch) * mask, atol=1e-5)

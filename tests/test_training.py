@@ -4,23 +4,13 @@ import math
 
 import pytest
 import torch
+from helpers import chat, tiny_model, tokenizer_for
 
 from selgen.methods import make_method
 from selgen.methods.sft import TaskOnly
-from selgen.mini import build_model, train_tokenizer
 from selgen.training import IGNORE, TrainingDiverged, collate, encode, token_ce_sum, train
 
-ROWS = [
-    {
-        "messages": [
-            {"role": "user", "content": f"What is {a} + {b}?"},
-            {"role": "assistant", "content": f"{a} + {b} = {a + b}"},
-        ]
-    }
-    for a in range(1, 9)
-    for b in range(1, 5)
-]
-MINI = {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "num_heads": 2, "max_position": 64}
+ROWS = [chat(f"What is {a} + {b}?", f"{a} + {b} = {a + b}") for a in range(1, 9) for b in range(1, 5)]
 CFG = {
     "lr": 3e-3,
     "epochs": 1,
@@ -35,12 +25,7 @@ CFG = {
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return train_tokenizer([m["content"] for r in ROWS for m in r["messages"]], vocab_size=300)
-
-
-def tiny_model(tokenizer, seed=0):
-    torch.manual_seed(seed)
-    return build_model(tokenizer, MINI)
+    return tokenizer_for(ROWS)
 
 
 def test_labels_cover_only_the_assistant_turn(tokenizer):

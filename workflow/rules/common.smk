@@ -7,6 +7,7 @@ from pathlib import Path
 
 from selgen.config import config_hash, runs, validate
 from selgen.methods.registry import METHODS
+from selgen.settings import DATA_VERSIONS
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 

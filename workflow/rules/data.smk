@@ -13,5 +13,6 @@ rule data:
             },
             sort_keys=True,
         ),
+        version=lambda wc: DATA_VERSIONS[wc.setting],  # a builder change re-plans the data
     shell:
         "selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

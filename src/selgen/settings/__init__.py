@@ -11,6 +11,9 @@ from __future__ import annotations
 import importlib
 
 SETTINGS = ("gcd",)
+# Bumped whenever a setting's data builder changes its output (new file, new fields): the data rule's params
+# carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO).
+DATA_VERSIONS = {"gcd": 2}
 
 
 def get_setting(name: str):
