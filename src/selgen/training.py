@@ -202,13 +202,20 @@ def train(
         "tokens": tokens,
         "task_rows": len(task),
         "align_rows": len(align),
-        "truncated_rows": sum(e["truncated"] for e in task) + sum(e.get("truncated", False) for e in align),
+        "truncated_rows": sum(_truncated(e) for e in task + align),
         "wall_s": round(wall, 3),
         "tokens_per_s": round(tokens / wall, 1) if wall else None,
         "peak_mem_mb": peak_memory_mb(),
         "final_loss": history[-1] if history else None,
         "loss_history": history[:: max(1, len(history) // 200)],
     }
+
+
+def _truncated(example: dict) -> bool:
+    """Whether an encoded row (or any row of an encoded pair, as DPO builds them) was cut at max_length."""
+    if "truncated" in example:
+        return example["truncated"]
+    return any(_truncated(v) for v in example.values() if isinstance(v, dict))
 
 
 def peak_memory_mb() -> float:
