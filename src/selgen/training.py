@@ -161,7 +161,8 @@ def train(
     method.setup(model, tokenizer, align, dev)
 
     model.train()
-    history, tokens, t0 = [], 0, time.perf_counter()
+    history, t0 = [], time.perf_counter()
+    task_tokens = align_tokens = 0  # non-padding tokens processed by each stream
     bar = tqdm(range(total_steps), desc=desc, disable=not progress, mininterval=2.0)
     for step in bar:
         task_mbs = [collate(next(task_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
@@ -181,9 +182,8 @@ def train(
         for tb, ab in zip(task_mbs, align_mbs, strict=True):
             for k, v in method.backward(model, tb, ab, ctx).items():
                 logs[k] = logs.get(k, 0.0) + v
-            tokens += int(tb["attention_mask"].sum()) + (
-                int(ab["attention_mask"].sum()) if ab is not None else 0
-            )
+            task_tokens += int(tb["attention_mask"].sum())
+            align_tokens += int(ab["attention_mask"].sum()) if ab is not None else 0
         if not all(math.isfinite(v) for v in logs.values()):
             raise TrainingDiverged(f"{desc}: non-finite loss at step {step + 1}/{total_steps}: {logs}")
         method.before_step(model, ctx)
@@ -197,9 +197,12 @@ def train(
     model.eval()
 
     wall = time.perf_counter() - t0
+    tokens = task_tokens + align_tokens
     return {
         "steps": total_steps,
         "tokens": tokens,
+        "task_tokens": task_tokens,
+        "align_tokens": align_tokens,  # the alignment:task ratio is the real strength of mixing methods
         "task_rows": len(task),
         "align_rows": len(align),
         "truncated_rows": sum(_truncated(e) for e in task + align),
