@@ -228,3 +228,44 @@ def test_uncached_lora_reference_equals_the_cached_one(tokenizer):
     mask = batch["attention_mask"][..., None]
     assert torch.allclose(cached(model, batch) * mask, live(model, batch) * mask, atol=1e-5)
     assert not torch.allclose(log_probs(model, batch) * mask, live(model, batch) * mask, atol=1e-3)
+
+
+# --------------------------------------------------------------------------------------------------- O-LoRA
+def test_o_lora_penalty_is_zero_exactly_for_orthogonal_adapters():
+    from selgen.methods.o_lora import orthogonality_penalty
+
+    basis = torch.linalg.qr(torch.randn(8, 8))[0]  # orthonormal columns
+    a_old, a_task = basis[:, :3].T, basis[:, 3:6].T  # rows span orthogonal subspaces
+    assert orthogonality_penalty([(a_old, a_task)]).item() == pytest.approx(0.0, abs=1e-5)
+    m = torch.tensor([[1.0, -2.0], [0.5, 0.0]])
+    n = torch.tensor([[3.0, 1.0]])
+    assert orthogonality_penalty([(m, n)]).item() == pytest.approx(abs(3 - 2) + abs(1.5))  # Σ|M Nᵀ|
+
+
+def test_o_lora_trains_both_stages_and_reloads_with_both_adapters(tokenizer, tmp_path):
+    from selgen.models import add_lora, load_model, save_trained
+
+    base_dir = tmp_path / "base"
+    tiny_model(tokenizer).save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    model, tok = load_model(str(base_dir))
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
+    model = add_lora(model, lora)
+    method = make_method("o_lora", {"lam1": 0.5, "align_epochs": 2})
+    record = quiet_train(model, tok, method, ROWS, ROWS[:6], {**CFG, "grad_accum": 1})
+    assert record["align_tokens"] == 0  # no per-step alignment stream
+    align_a = [a for a, _ in method.pairs]
+    assert method.pairs and all(a.abs().sum() > 0 for a in align_a)  # stage 1 trained the alignment adapter
+    assert not any(a.requires_grad for a in align_a) and all(t.requires_grad for _, t in method.pairs)
+    save_trained(model, tok, tmp_path / "run", base=str(base_dir))
+    reloaded, _ = load_model(str(tmp_path / "run"))
+    batch = collate(encoded(tok, ROWS[:2]), tok.pad_token_id)
+    with torch.no_grad():
+        both = model(input_ids=batch["input_ids"]).logits
+        again = reloaded(input_ids=batch["input_ids"]).logits
+    assert torch.allclose(both, again, atol=1e-5)
+
+
+def test_o_lora_needs_lora(tokenizer):
+    with pytest.raises(ValueError, match="set train.finetune to 'lora'"):
+        quiet_train(tiny_model(tokenizer), tokenizer, make_method("o_lora", {}), ROWS, ROWS[:3], CFG)

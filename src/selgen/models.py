@@ -34,7 +34,11 @@ def load_model(name_or_path: str, dtype: str = "float32"):
 
         base = json.loads((path / ADAPTER_BASE_FILE).read_text())["base"]
         model = AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype])
-        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        model = PeftModel.from_pretrained(model, path)
+        extra = sorted(p.name for p in path.iterdir() if (p / "adapter_config.json").exists())
+        for name in extra:  # further adapters saved beside the default one (O-LoRA's alignment adapter)
+            model.load_adapter(path / name, adapter_name=name)
+        model = model.merge_and_unload(adapter_names=["default", *extra])
         tok_source = base
     else:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype])

@@ -151,7 +151,8 @@ def train(
     steps_per_epoch = math.ceil(len(task) / (bs * accum))
     total_steps = cfg.get("steps") or max(1, math.ceil(cfg["epochs"] * steps_per_epoch))
     task_iter = batches(task, bs, seed)
-    align_iter = batches(align, cfg.get("align_batch_size", bs), seed + 1) if align else None
+    streamed = align if method.align_stream else []
+    align_iter = batches(streamed, cfg.get("align_batch_size", bs), seed + 1) if streamed else None
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -168,7 +169,7 @@ def train(
         task_mbs = [collate(next(task_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
         align_mbs = (
             [method.collate_align(next(align_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
-            if align
+            if align_iter
             else [None] * accum
         )
         ctx = StepContext(

@@ -10,7 +10,8 @@ from selgen.training import StepContext, collate, encode, token_ce_sum
 
 class Method:
     name = "base"
-    uses_alignment = False  # whether the loop should feed an alignment stream
+    uses_alignment = False  # whether the method gets the alignment rows (encoded, in setup)
+    align_stream = True  # with uses_alignment: whether every step also gets alignment micro-batches
 
     def prepare_data(self, task_rows: list[dict], align_rows: list[dict], seed: int):
         """Return the (task, alignment) rows the loop trains on."""

@@ -1,0 +1,83 @@
+"""O-LoRA (Wang et al. 2023): an alignment adapter is trained first on the alignment data; then the task
+adapter is trained with both adapters active (the alignment one frozen) and the penalty
+λ₁·Σ_modules Σ|A_align·A_taskᵀ| (the official code's sum of absolute values; reference λ₁ = 0.5), plus
+λ₂·Σ‖A_task‖² (λ₂ = 0 by default, as in the official defaults).
+
+Needs ``finetune: lora``. The saved model holds both adapters (the alignment one in a sub-folder);
+``selgen.models.load_model`` merges all of them, so evaluation sees the model that was trained.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+from selgen.methods.base import Method
+from selgen.training import batches, collate, n_label_tokens, token_ce_sum
+
+ALIGN = "align"
+
+
+def lora_a_pairs(model, task: str = "default", old: str = ALIGN) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(A_old, A_task) weight pairs of every LoRA layer holding both adapters."""
+    pairs = []
+    for module in model.modules():
+        lora_a = getattr(module, "lora_A", None)
+        if isinstance(lora_a, torch.nn.ModuleDict) and task in lora_a and old in lora_a:
+            pairs.append((lora_a[old].weight, lora_a[task].weight))
+    return pairs
+
+
+def orthogonality_penalty(pairs) -> torch.Tensor:
+    """Σ over layers of Σ_jk |(A_old A_taskᵀ)_jk|: zero exactly when the adapters' rows are orthogonal."""
+    return sum((a_old @ a_task.T).abs().sum() for a_old, a_task in pairs)
+
+
+class OLoRA(Method):
+    name = "o_lora"
+    uses_alignment = True
+    align_stream = False  # the alignment data trains the first adapter in setup, not every step
+
+    def __init__(self, lam1=0.5, lam2=0.0, align_epochs=3.0, align_lr=1e-3):
+        self.lam1, self.lam2 = float(lam1), float(lam2)
+        self.align_epochs, self.align_lr = float(align_epochs), float(align_lr)
+
+    def setup(self, model, tokenizer, align_examples, device):
+        if not hasattr(model, "peft_config"):
+            raise ValueError("method 'o_lora' trains LoRA adapters: set train.finetune to 'lora'")
+        model.add_adapter(ALIGN, copy.deepcopy(model.peft_config["default"]))
+        model.base_model.set_adapter(ALIGN)  # stage 1: only the alignment adapter is active and trainable
+        params = [p for n, p in model.named_parameters() if f".{ALIGN}." in n]
+        for n, p in model.named_parameters():
+            p.requires_grad = f".{ALIGN}." in n
+        optimizer = torch.optim.AdamW(params, lr=self.align_lr)
+        bs = 8
+        stream = batches(align_examples, bs, seed=0)
+        model.train()
+        for _ in range(max(1, math.ceil(self.align_epochs * len(align_examples) / bs))):
+            batch = collate(next(stream), tokenizer.pad_token_id, device)
+            loss = token_ce_sum(model, batch) / max(1, n_label_tokens(batch))
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        # stage 2: both adapters active, only the task adapter ("default") trains
+        model.base_model.set_adapter(["default", ALIGN])
+        for n, p in model.named_parameters():
+            p.requires_grad = "lora_" in n and ".default." in n
+        self.pairs = lora_a_pairs(model)
+
+    def loss(self, model, task, align, ctx):
+        task_ce = token_ce_sum(model, task) / ctx.n_task
+        ortho = orthogonality_penalty(self.pairs)
+        loss = task_ce + self.lam1 * ortho
+        logs = {"task_ce": task_ce.item(), "ortho": ortho.item()}
+        if self.lam2:
+            l2 = sum(a_task.pow(2).sum() for _, a_task in self.pairs)
+            loss = loss + self.lam2 * l2
+            logs["l2"] = l2.item()
+        return loss, logs
+
+
+PLUGINS = {"o_lora": OLoRA}
