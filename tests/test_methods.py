@@ -269,3 +269,47 @@ def test_o_lora_trains_both_stages_and_reloads_with_both_adapters(tokenizer, tmp
 def test_o_lora_needs_lora(tokenizer):
     with pytest.raises(ValueError, match="set train.finetune to 'lora'"):
         quiet_train(tiny_model(tokenizer), tokenizer, make_method("o_lora", {}), ROWS, ROWS[:3], CFG)
+
+
+# ------------------------------------------------------------------------------------------------- Safe-LoRA
+def test_safe_lora_projection_equals_the_explicit_dxd_formula():
+    from selgen.methods.safe_lora import project_b
+
+    torch.manual_seed(0)
+    v, b = torch.randn(12, 7, dtype=torch.float64), torch.randn(12, 3, dtype=torch.float64)
+    c_hat = v @ v.T / torch.linalg.matrix_norm(v)  # the d_out × d_out matrix of Hsu et al.
+    assert torch.allclose(project_b(v, b), c_hat @ b)
+
+
+def test_safe_lora_selects_by_number_or_threshold():
+    from selgen.methods.safe_lora import project_b, safe_lora_project
+
+    torch.manual_seed(1)
+    deltas = {f"m{i}": torch.randn(6, 5) for i in range(4)}
+
+    def layers():
+        torch.manual_seed(2)
+        return {n: (torch.randn(2, 5), torch.randn(6, 2)) for n in deltas}
+
+    before = layers()
+    out = safe_lora_project(deltas, (after := layers()), "number", 2, 0.5)
+    lowest = sorted(out["cosines"], key=out["cosines"].get)[:2]
+    assert sorted(out["projected"]) == sorted(lowest)
+    for n in deltas:
+        expected = project_b(deltas[n], before[n][1]) if n in lowest else before[n][1]
+        assert torch.allclose(after[n][1], expected, atol=1e-6)
+    out = safe_lora_project(deltas, layers(), "threshold", 0, 0.3)
+    assert sorted(out["projected"]) == sorted(n for n, c in out["cosines"].items() if c < 0.3)
+
+
+def test_safe_lora_trains_and_post_processes(tokenizer, tmp_path):
+    from selgen.models import add_lora, save_trained
+
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
+    model = add_lora(tiny_model(tokenizer), lora)
+    method = make_method("safe_lora", {"num_proj_layers": 3, "align_epochs": 2})
+    quiet_train(model, tokenizer, method, ROWS, ROWS[:6], {**CFG, "grad_accum": 1})
+    assert len(method.report["projected"]) == 3 and len(method.report["cosines"]) == 4  # 2 layers × 2 modules
+    assert list(model.peft_config) == ["default"]  # the proxy adapter is gone
+    save_trained(model, tokenizer, tmp_path / "run", base="unused")
+    assert not (tmp_path / "run" / "proxy").exists()

@@ -65,6 +65,8 @@ def cmd_train(args) -> None:
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
     record = train(model, tokenizer, method, task_rows, align_rows, cfg, seed=p["seed"], desc=p["run_id"])
+    if getattr(method, "report", None):  # post-processing details (Safe-LoRA: cosines, projected modules)
+        record["method_report"] = method.report
     record = {
         **{k: p[k] for k in ("run_id", "setting", "method", "hp", "hp_values", "seed")},
         "model": args.base,

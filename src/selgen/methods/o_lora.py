@@ -9,25 +9,18 @@ Needs ``finetune: lora``. The saved model holds both adapters (the alignment one
 
 from __future__ import annotations
 
-import copy
-import math
-
 import torch
 
+from selgen.methods.adapters import lora_layers, require_lora, train_extra_adapter, train_only
 from selgen.methods.base import Method
-from selgen.training import batches, collate, n_label_tokens, token_ce_sum
+from selgen.training import token_ce_sum
 
 ALIGN = "align"
 
 
 def lora_a_pairs(model, task: str = "default", old: str = ALIGN) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(A_old, A_task) weight pairs of every LoRA layer holding both adapters."""
-    pairs = []
-    for module in model.modules():
-        lora_a = getattr(module, "lora_A", None)
-        if isinstance(lora_a, torch.nn.ModuleDict) and task in lora_a and old in lora_a:
-            pairs.append((lora_a[old].weight, lora_a[task].weight))
-    return pairs
+    return [(m.lora_A[old].weight, m.lora_A[task].weight) for _, m in lora_layers(model, task, old)]
 
 
 def orthogonality_penalty(pairs) -> torch.Tensor:
@@ -45,27 +38,10 @@ class OLoRA(Method):
         self.align_epochs, self.align_lr = float(align_epochs), float(align_lr)
 
     def setup(self, model, tokenizer, align_examples, device):
-        if not hasattr(model, "peft_config"):
-            raise ValueError("method 'o_lora' trains LoRA adapters: set train.finetune to 'lora'")
-        model.add_adapter(ALIGN, copy.deepcopy(model.peft_config["default"]))
-        model.base_model.set_adapter(ALIGN)  # stage 1: only the alignment adapter is active and trainable
-        params = [p for n, p in model.named_parameters() if f".{ALIGN}." in n]
-        for n, p in model.named_parameters():
-            p.requires_grad = f".{ALIGN}." in n
-        optimizer = torch.optim.AdamW(params, lr=self.align_lr)
-        bs = 8
-        stream = batches(align_examples, bs, seed=0)
-        model.train()
-        for _ in range(max(1, math.ceil(self.align_epochs * len(align_examples) / bs))):
-            batch = collate(next(stream), tokenizer.pad_token_id, device)
-            loss = token_ce_sum(model, batch) / max(1, n_label_tokens(batch))
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        # stage 2: both adapters active, only the task adapter ("default") trains
-        model.base_model.set_adapter(["default", ALIGN])
-        for n, p in model.named_parameters():
-            p.requires_grad = "lora_" in n and ".default." in n
+        require_lora(model, self.name)
+        # stage 1: the alignment adapter alone; stage 2: both active, only the task adapter ("default") trains
+        train_extra_adapter(model, tokenizer, align_examples, ALIGN, self.align_epochs, self.align_lr, device)
+        train_only(model, "default", ["default", ALIGN])
         self.pairs = lora_a_pairs(model)
 
     def loss(self, model, task, align, ctx):

@@ -34,6 +34,16 @@ METHODS: dict[str, MethodSpec] = {
     "grad_proj": MethodSpec("selgen.methods.grad_proj", optional={"mode": "strict", "scope": "tensor"}),
     "dpo": MethodSpec("selgen.methods.dpo", required=("lam",), optional={"beta": 0.1}),
     "inoculation": MethodSpec("selgen.methods.inoculation", required=("prompt",)),
+    "safe_lora": MethodSpec(
+        "selgen.methods.safe_lora",
+        optional={
+            "mode": "number",
+            "num_proj_layers": 10,
+            "threshold": 0.5,
+            "align_epochs": 3.0,
+            "align_lr": 1e-3,
+        },
+    ),
     "o_lora": MethodSpec(
         "selgen.methods.o_lora", optional={"lam1": 0.5, "lam2": 0.0, "align_epochs": 3.0, "align_lr": 1e-3}
     ),
