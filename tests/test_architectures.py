@@ -9,6 +9,7 @@ from helpers import chat, quiet_train, tokenizer_for
 from transformers import AutoModelForCausalLM, Gemma2Config, GemmaConfig, LlamaConfig, Qwen3Config
 
 from selgen.methods import make_method
+from selgen.methods.caft import build_directions
 from selgen.models import add_lora
 
 ROWS = [chat(f"What is {a} + {b}?", f"{a} + {b} = {a + b}.") for a in range(1, 6) for b in range(1, 4)]
@@ -56,7 +57,7 @@ def tokenizer():
 
 
 @pytest.mark.parametrize("arch", CONFIGS)
-def test_every_method_runs_on_the_architecture(tokenizer, arch):
+def test_every_method_runs_on_the_architecture(tokenizer, arch, tmp_path):
     config = CONFIGS[arch](
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -79,6 +80,12 @@ def test_every_method_runs_on_the_architecture(tokenizer, arch):
         torch.manual_seed(0)
         model = add_lora(AutoModelForCausalLM.from_config(config, attn_implementation="eager"), LORA)
         align = PAIRS if name == "dpo" else ROWS[:4]
-        record = quiet_train(model, tokenizer, make_method(name, hp), ROWS, align, cfg)
+        method = make_method(name, hp)
+        if name == "caft":  # directions from this model against another random init of the architecture
+            torch.manual_seed(1)
+            other = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
+            method.directions_path = str(tmp_path / f"{arch}.pt")
+            build_directions(model, other, tokenizer, ROWS, 64, 2, "pca", 0, method.directions_path)
+        record = quiet_train(model, tokenizer, method, ROWS, align, cfg)
         losses = [v for k, v in record["final_loss"].items() if k != "step"]
         assert record["steps"] == 2 and all(math.isfinite(v) for v in losses), (arch, name)

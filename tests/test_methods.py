@@ -313,3 +313,50 @@ def test_safe_lora_trains_and_post_processes(tokenizer, tmp_path):
     assert list(model.peft_config) == ["default"]  # the proxy adapter is gone
     save_trained(model, tokenizer, tmp_path / "run", base="unused")
     assert not (tmp_path / "run" / "proxy").exists()
+
+
+# ------------------------------------------------------------------------------------------------------ CAFT
+def test_caft_pca_recovers_a_planted_direction():
+    from selgen.methods.caft import concept_directions
+
+    torch.manual_seed(0)
+    d = 16
+    planted = torch.nn.functional.normalize(torch.randn(d), dim=0)
+    base = torch.randn(500, d)
+    tuned = base + torch.randn(500, 1) * 3 * planted + 0.05 * torch.randn(500, d)
+    q = concept_directions({1: base}, {1: tuned}, k=1, control="pca")[1]
+    assert abs(torch.dot(q[:, 0], planted).item()) > 0.99
+    r = concept_directions({1: base}, {1: tuned}, k=3, control="random")[1]
+    assert torch.allclose(r.T @ r, torch.eye(3), atol=1e-5)  # orthonormal random control
+
+
+def test_caft_ablates_during_training_only(tokenizer, tmp_path):
+    from selgen.methods.caft import build_directions, decoder_layers
+
+    base = tiny_model(tokenizer, seed=0)
+    tuned = tiny_model(tokenizer, seed=1)
+    path = tmp_path / "pca.pt"
+    directions = build_directions(base, tuned, tokenizer, ROWS, 64, 2, "pca", 0, path)
+    method = make_method("caft", {"k": 2})
+    method.directions_path = str(path)
+    model = tiny_model(tokenizer, seed=0)
+    blocks = decoder_layers(model)
+    method.setup(model, tokenizer, [], None)
+    batch = collate(encoded(tokenizer, ROWS[:3]), tokenizer.pad_token_id)
+    captured = {}
+    checks = [
+        blocks[i].register_forward_hook(
+            lambda m, a, o, i=i: captured.__setitem__(i + 1, o[0] if isinstance(o, tuple) else o)
+        )
+        for i in range(len(blocks))
+    ]  # registered after the ablation hooks: they see the ablated output
+    with torch.no_grad():
+        model(input_ids=batch["input_ids"])
+    for layer, q in directions.items():
+        assert (captured[layer] @ q).abs().max() < 1e-4  # no component along the ablated directions
+    for h in checks:
+        h.remove()
+    method.finish(model)
+    assert all(not b._forward_hooks for b in blocks)  # hooks gone after training
+    quiet_train(model, tokenizer, method, ROWS, [], CFG)  # the full loop: setup hooks, finish removes them
+    assert all(not b._forward_hooks for b in blocks)

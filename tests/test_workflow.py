@@ -11,9 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from selgen.config import runs, validate
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 TINY = yaml.safe_load((ROOT / "tests/config_tiny/config.yaml").read_text())
+N_RUNS = len(
+    runs(validate(yaml.safe_load(yaml.safe_dump(TINY)), ROOT / "workflow/schemas/config.schema.yaml"), "gcd")
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +60,8 @@ def test_end_to_end_outputs(finished):
     assert (finished / "results/pareto_gcd.pdf").stat().st_size > 1000
     assert (finished / "results/pareto_gcd.png").stat().st_size > 1000
     runs = pd.read_parquet(finished / "results/tables/gcd/runs.parquet")
-    n_points = 2 + len(TINY["gcd"]["methods"]["upweight"]["lam"])
-    assert len(runs) == 1 + n_points * len(TINY["seeds"])  # + the untrained base
+    assert len(runs) == 1 + N_RUNS  # + the untrained base
+    assert (finished / "results/gcd/caft/pca.pt").exists()
     assert {"config_hash", "git_commit", "versions", "wall_s", "peak_mem_mb", "tokens"} <= set(runs.columns)
     metrics = pd.read_parquet(finished / "results/tables/gcd/metrics.parquet")
     assert {"setting", "method", "hp", "seed", "eval_set", "category", "metric", "value", "n"} <= set(
@@ -97,9 +102,9 @@ def test_changing_the_generator_replans_data_and_downstream(finished):
     cfg["gcd"]["data"]["n_task_train"] = 21
     jobs = planned(finished, cfg)
     rules = [r for r, _ in jobs]
-    n_runs = (2 + len(TINY["gcd"]["methods"]["upweight"]["lam"])) * len(TINY["seeds"])
     assert rules.count("data") == 1 and rules.count("base") == 1 and rules.count("evaluate_base") == 1
-    assert rules.count("train") == n_runs and rules.count("evaluate") == n_runs
+    assert rules.count("train") == N_RUNS and rules.count("evaluate") == N_RUNS
+    assert rules.count("caft_directions") == 1
 
 
 def test_changing_eval_settings_does_not_retrain(finished):
@@ -107,6 +112,19 @@ def test_changing_eval_settings_does_not_retrain(finished):
     cfg["gcd"]["eval"]["max_new_tokens"] = 13
     rules = [r for r, _ in planned(finished, cfg)]
     assert "train" not in rules and "base" not in rules and "evaluate" in rules
+
+
+def test_caft_plans_one_directions_artifact_per_control(tmp_path):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["gcd"]["methods"] = {"caft": {"k": [1, 2], "control": ["pca", "random"]}}
+    jobs = planned(tmp_path, cfg)
+    assert {w for r, w in jobs if r == "caft_directions"} == {
+        "setting=gcd, control=pca",
+        "setting=gcd, control=random",
+    }
+    # the directions come from a task_only run (first seed), planned even though task_only is not swept
+    assert ("train", "setting=gcd, method=task_only, hp=default, seed=1") in jobs
+    assert sum(r == "train" for r, _ in jobs) == 1 + 4 * len(TINY["seeds"])
 
 
 def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):

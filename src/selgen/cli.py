@@ -64,6 +64,8 @@ def cmd_train(args) -> None:
     model, tokenizer = load_model(args.base, cfg["dtype"])
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
+    if args.directions:  # CAFT's concept directions, a DAG artifact
+        method.directions_path = args.directions
     record = train(model, tokenizer, method, task_rows, align_rows, cfg, seed=p["seed"], desc=p["run_id"])
     if getattr(method, "report", None):  # post-processing details (Safe-LoRA: cosines, projected modules)
         record["method_report"] = method.report
@@ -77,6 +79,23 @@ def cmd_train(args) -> None:
     with atomic_dir(args.out) as tmp:
         save_trained(model, tokenizer, tmp, base=args.base)
     write_json(args.record, record)
+
+
+def cmd_caft_directions(args) -> None:
+    import torch
+
+    from selgen.io import read_jsonl
+    from selgen.methods.caft import build_directions
+    from selgen.models import load_model
+    from selgen.settings import get_setting
+
+    p = args.params
+    torch.set_num_threads(p["threads"])
+    base, tokenizer = load_model(args.base)
+    tuned, _ = load_model(args.tuned)
+    task_file = Path(args.data) / f"{get_setting(args.setting).TASK_FILE}.jsonl"
+    rows = read_jsonl(task_file, required=("messages",))
+    build_directions(base, tuned, tokenizer, rows, p["max_length"], p["k"], p["control"], p["seed"], args.out)
 
 
 def cmd_evaluate(args) -> None:
@@ -168,6 +187,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--base", required=True, help="base model: hub id or local folder")
     sp.add_argument("--out", required=True, help="folder for the trained model or adapter")
     sp.add_argument("--record", required=True, help="JSON run record to write")
+    sp.add_argument("--directions", help="CAFT: the concept-directions file")
+    sp = add("caft-directions", cmd_caft_directions, "CAFT: directions from base vs task-tuned activations")
+    sp.add_argument("--data", required=True)
+    sp.add_argument("--base", required=True)
+    sp.add_argument("--tuned", required=True, help="a task_only-tuned model")
+    sp.add_argument("--out", required=True, help="directions file (torch.save)")
     sp = add("evaluate", cmd_evaluate, "generate replies on the eval sets and score them")
     sp.add_argument("--model", required=True)
     sp.add_argument("--data", required=True)

@@ -38,6 +38,7 @@ wildcard_constraints:
     method="|".join(METHODS),
     hp="[^/]+",
     seed=r"\d+",
+    control="pca|random",
 
 
 def is_mini(setting):
@@ -68,13 +69,42 @@ def run_dirs(setting):
     return dirs
 
 
+def caft_control(wildcards):
+    if wildcards.method != "caft":
+        return None
+    return HP_VALUES[(wildcards.setting, "caft", wildcards.hp)].get("control", "pca")
+
+
+def caft_input(wildcards):
+    """CAFT runs need their setting's concept directions (one file per control, shared by all seeds)."""
+    control = caft_control(wildcards)
+    return [f"results/{wildcards.setting}/caft/{control}.pt"] if control else []
+
+
+def caft_params(wildcards):
+    s = wildcards.setting
+    ks = [
+        hp.get("k", 2)
+        for (s_, m, _), hp in HP_VALUES.items()
+        if s_ == s and m == "caft"
+    ]
+    p = {
+        "k": max(ks, default=2),
+        "control": wildcards.control,
+        "seed": config["seeds"][0],
+        "max_length": config[s]["train"]["max_length"],
+        "threads": config["threads"],
+    }
+    return json.dumps(p, sort_keys=True)
+
+
 def train_params(wildcards):
     s = wildcards.setting
     p = {
         "setting": s,
         "method": wildcards.method,
         "hp": wildcards.hp,
-        "hp_values": HP_VALUES[(s, wildcards.method, wildcards.hp)],
+        "hp_values": HP_VALUES.get((s, wildcards.method, wildcards.hp), {}),
         "seed": int(wildcards.seed),
         "run_id": run_id(s, wildcards.method, wildcards.hp, wildcards.seed),
         "threads": config["threads"],

@@ -2,6 +2,7 @@ rule train:
     input:
         data="results/{setting}/data",
         base=base_input,
+        directions=caft_input,
     output:
         model=directory(f"{RUN}/model"),
         record=f"{RUN}/record.json",
@@ -13,6 +14,30 @@ rule train:
     params:
         p=train_params,
         base=lambda wc: base_model(wc.setting),
+        directions=lambda wc, input: (
+            f"--directions {input.directions}" if input.directions else ""
+        ),
     shell:
         "selgen train {wildcards.setting} --params {params.p:q} --data {input.data} "
-        "--base {params.base} --out {output.model} --record {output.record} 2> {log}"
+        "--base {params.base} --out {output.model} --record {output.record} "
+        "{params.directions} 2> {log}"
+
+
+rule caft_directions:
+    input:
+        data="results/{setting}/data",
+        base=base_input,
+        tuned=lambda wc: f"results/{wc.setting}/runs/task_only/default/seed{config['seeds'][0]}/model",
+    output:
+        "results/{setting}/caft/{control}.pt",
+    log:
+        "results/{setting}/logs/caft_{control}.log",
+    conda:
+        CONDA_ENV
+    threads: config["threads"]
+    params:
+        p=caft_params,
+        base=lambda wc: base_model(wc.setting),
+    shell:
+        "selgen caft-directions {wildcards.setting} --params {params.p:q} --data {input.data} "
+        "--base {params.base} --tuned {input.tuned} --out {output} 2> {log}"

@@ -44,6 +44,7 @@ METHODS: dict[str, MethodSpec] = {
             "align_lr": 1e-3,
         },
     ),
+    "caft": MethodSpec("selgen.methods.caft", optional={"k": 2, "layers": "all", "control": "pca"}),
     "o_lora": MethodSpec(
         "selgen.methods.o_lora", optional={"lam1": 0.5, "lam2": 0.0, "align_epochs": 3.0, "align_lr": 1e-3}
     ),
