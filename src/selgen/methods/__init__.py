@@ -14,5 +14,5 @@ def make_method(name: str, hp: dict):
     spec = METHODS[name]
     module = importlib.import_module(spec.module)
     cls = module.PLUGINS[name]
-    kwargs = {**spec.optional, **{k: v for k, v in hp.items() if k in spec.required or k in spec.optional}}
+    kwargs = {k: v for k, v in hp.items() if k in spec.required or k in spec.optional}
     return cls(**kwargs)

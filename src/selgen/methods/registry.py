@@ -1,20 +1,20 @@
 """Method names and their hyper-parameters, importable without torch (the Snakefile uses it at parse time).
 
 Each entry: the module under ``selgen.methods`` that holds the plug-in, the hyper-parameters it requires and
-those it accepts with their defaults. ``epochs`` and ``lr`` are accepted by every method (they override the
-setting's ``train`` block for that sweep point).
+those it accepts (their defaults live in the plug-in's constructor, the one place). ``epochs`` and ``lr``
+are accepted by every method (they override the setting's ``train`` block for that sweep point).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     module: str
     required: tuple[str, ...] = ()
-    optional: dict = field(default_factory=dict)
+    optional: tuple[str, ...] = ()  # their defaults are the plug-in constructor's
 
 
 TRAIN_OVERRIDES = ("epochs", "lr")
@@ -23,31 +23,17 @@ METHODS: dict[str, MethodSpec] = {
     "task_only": MethodSpec("selgen.methods.sft"),
     "mixed": MethodSpec("selgen.methods.sft"),
     "upweight": MethodSpec("selgen.methods.sft", required=("lam",)),
-    "kl": MethodSpec(
-        "selgen.methods.kl",
-        required=("beta",),
-        optional={"direction": "reverse", "assistant_only": False, "ref_cache_mb": 1024},
-    ),
-    "repr": MethodSpec(
-        "selgen.methods.repr", required=("beta",), optional={"layers": "all", "ref_cache_mb": 1024}
-    ),
-    "grad_proj": MethodSpec("selgen.methods.grad_proj", optional={"mode": "strict", "scope": "tensor"}),
-    "dpo": MethodSpec("selgen.methods.dpo", required=("lam",), optional={"beta": 0.1}),
-    "inoculation": MethodSpec("selgen.methods.inoculation", required=("prompt",)),
+    "kl": MethodSpec("selgen.methods.kl", ("beta",), ("direction", "assistant_only", "ref_cache_mb")),
+    "repr": MethodSpec("selgen.methods.repr", ("beta",), ("layers", "ref_cache_mb")),
+    "grad_proj": MethodSpec("selgen.methods.grad_proj", optional=("mode", "scope")),
+    "dpo": MethodSpec("selgen.methods.dpo", ("lam",), ("beta",)),
+    "inoculation": MethodSpec("selgen.methods.inoculation", ("prompt",)),
     "safe_lora": MethodSpec(
         "selgen.methods.safe_lora",
-        optional={
-            "mode": "number",
-            "num_proj_layers": 10,
-            "threshold": 0.5,
-            "align_epochs": 3.0,
-            "align_lr": 1e-3,
-        },
+        optional=("mode", "num_proj_layers", "threshold", "align_epochs", "align_lr"),
     ),
-    "caft": MethodSpec("selgen.methods.caft", optional={"k": 2, "layers": "all", "control": "pca"}),
-    "o_lora": MethodSpec(
-        "selgen.methods.o_lora", optional={"lam1": 0.5, "lam2": 0.0, "align_epochs": 3.0, "align_lr": 1e-3}
-    ),
+    "caft": MethodSpec("selgen.methods.caft", optional=("k", "layers", "control")),
+    "o_lora": MethodSpec("selgen.methods.o_lora", optional=("lam1", "lam2", "align_epochs", "align_lr")),
 }
 
 
