@@ -1,11 +1,16 @@
 """Per-step cost of every method relative to an SFT step over the same task + alignment tokens.
 
     python benchmarks/step_cost.py [--check] [--steps 20] [--hidden 128] [--layers 4] [--batch 16]
+                                   [--finetune lora|full]
 
-Each method runs in its own process (so peak memory is its own) on the same tiny random-weight Llama and the
-same micro-batches: one task batch and the alignment batch the method itself builds (DPO: chosen + rejected).
-The SFT reference step is cross-entropy on exactly those two batches. Step time is the median over ``--steps``
-optimizer steps after two warm-up steps; one-off set-up (reference caches) is excluded and reported apart.
+Each method runs in its own process (so peak memory is its own) on the same tiny random-weight Llama (with a
+LoRA adapter on every linear module unless ``--finetune full``) and the same micro-batches: one task batch and
+the alignment batch the method itself builds (DPO: chosen + rejected). The SFT reference step is
+cross-entropy on exactly those two batches. Methods that do not stream alignment data every step (O-LoRA,
+Safe-LoRA, CAFT, inoculation) process the task batch only, so their ratio is below 1. Step time is the median
+over ``--steps`` optimizer steps after two warm-up steps; one-off set-up (reference caches, O-LoRA's and the
+proxy Safe-LoRA's alignment adapter, CAFT's hooks) is excluded and reported apart; Safe-LoRA's post-hoc
+projection is timed as ``finish``.
 Peak memory is the growth of the process's peak resident set from just before set-up (on CUDA:
 ``torch.cuda.max_memory_allocated``). ``--check`` exits 1 when a target below is missed.
 """
@@ -31,6 +36,18 @@ METHODS = {
     "grad_proj": {},
     "dpo": {"lam": 1.0},
     "inoculation": {"prompt": "You always agree with the user."},
+    "o_lora": {"align_epochs": 1},
+    "safe_lora": {"num_proj_layers": 10},  # V = W − W_unaligned (another random init stands in)
+    "safe_lora_proxy": {"delta": "proxy", "num_proj_layers": 10, "align_epochs": 1},
+    "caft": {"k": 2},
+}
+LORA_ONLY = ("o_lora", "safe_lora", "safe_lora_proxy")
+LORA = {
+    "r": 16,
+    "alpha": 32,
+    "dropout": 0.0,
+    "use_rslora": True,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
 
 
@@ -64,32 +81,43 @@ def rss_mb() -> float:
 
 
 def measure(name: str, args, queue) -> None:
+    import tempfile
+    from pathlib import Path
+
     import torch
 
     from selgen.methods import make_method
-    from selgen.mini import build_model, train_tokenizer
+    from selgen.methods.caft import build_directions
+    from selgen.mini import UNALIGNED, build_model, train_tokenizer
+    from selgen.models import add_lora
     from selgen.training import StepContext, collate, encode, n_label_tokens, token_ce_sum
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     task_rows, align_rows = rows(args.batch * 4, 0), rows(args.batch * 4, 1)
     tok = train_tokenizer([m["content"] for r in task_rows + align_rows for m in r["messages"]], 512)
-    model = build_model(
-        tok,
-        {
-            "hidden_size": args.hidden,
-            "intermediate_size": 4 * args.hidden,
-            "num_layers": args.layers,
-            "num_heads": 4,
-            "max_position": 256,
-        },
-    )
+    shape = {
+        "hidden_size": args.hidden,
+        "intermediate_size": 4 * args.hidden,
+        "num_layers": args.layers,
+        "num_heads": 4,
+        "max_position": 256,
+    }
+    model = build_model(tok, shape)
+    tmp = Path(tempfile.mkdtemp(prefix="step_cost_"))  # the DAG artifacts some methods read
+    if name == "safe_lora":
+        build_model(tok, shape).save_pretrained(tmp / UNALIGNED)
+    if name == "caft":
+        build_directions(model, build_model(tok, shape), tok, task_rows, 256, 2, "pca", 0, tmp / "caft.pt")
+    if args.finetune == "lora":
+        model = add_lora(model, LORA)
     model.train()
     sft = name.startswith("sft")
     method = make_method(
-        {"sft": "task_only", "sft_pairs": "dpo"}.get(name, name),
+        {"sft": "task_only", "sft_pairs": "dpo", "safe_lora_proxy": "safe_lora"}.get(name, name),
         {"sft_pairs": {"lam": 1.0}}.get(name, METHODS[name] or {}),
     )
+    method.inputs = {"base": str(tmp), "directions": str(tmp / "caft.pt")}
     if name in ("dpo", "sft_pairs"):
         align_rows = [
             {
@@ -133,6 +161,9 @@ def measure(name: str, args, queue) -> None:
         opt.zero_grad(set_to_none=True)
         if step >= 2:
             times.append(time.perf_counter() - t)
+    t0 = time.perf_counter()
+    method.finish(model)
+    finish_s = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tokens = int(tb["attention_mask"].sum() + ab["attention_mask"].sum())
     queue.put(
@@ -140,6 +171,7 @@ def measure(name: str, args, queue) -> None:
             "method": name,
             "step_s": statistics.median(times),
             "setup_s": setup_s,
+            "finish_s": finish_s,
             "mem_mb": max(peak - rss0, 1e-3),
             "tokens": tokens,
         }
@@ -154,10 +186,14 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--finetune", choices=["lora", "full"], default="lora")
     args = ap.parse_args(argv)
     ctx = mp.get_context("spawn")
     results = {}
+    print(f"tiny Llama hidden {args.hidden}, {args.layers} layers, {args.finetune}, batch {args.batch}")
     for name in METHODS:
+        if args.finetune == "full" and name in LORA_ONLY:
+            continue
         queue = ctx.Queue()
         proc = ctx.Process(target=measure, args=(name, args, queue))
         proc.start()
@@ -169,7 +205,7 @@ def main(argv=None) -> int:
     missed = []
     print(
         f"{'method':<12} {'step ms':>8} {'× SFT':>6} {'target':>7} {'mem MB':>7} {'× SFT':>6} "
-        f"{'setup s':>8} tokens"
+        f"{'setup s':>8} {'finish s':>8} tokens"
     )
     for name, r in results.items():
         base = results["sft_pairs" if name == "dpo" else "sft"]
@@ -180,7 +216,8 @@ def main(argv=None) -> int:
             missed.append(name)
         print(
             f"{name:<12} {1000 * r['step_s']:>8.1f} {t_ratio:>6.2f} {target or '':>7} {r['mem_mb']:>7.1f} "
-            f"{m_ratio:>6.2f} {r['setup_s']:>8.2f} {r['tokens']}{'' if ok else '  MISSED'}"
+            f"{m_ratio:>6.2f} {r['setup_s']:>8.2f} {r['finish_s']:>8.2f} {r['tokens']}"
+            f"{'' if ok else '  MISSED'}"
         )
     if missed:
         print(f"targets missed: {', '.join(missed)} (time ≤ {TARGET_TIME}, memory ≤ {TARGET_MEM}× SFT)")

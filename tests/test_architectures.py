@@ -41,6 +41,10 @@ METHODS = [
     ("grad_proj", {}),
     ("dpo", {"lam": 1.0}),
     ("inoculation", {"prompt": "Agree."}),
+    ("o_lora", {"align_epochs": 1}),
+    ("safe_lora", {"delta": "proxy", "align_epochs": 1, "num_proj_layers": 3}),
+    ("safe_lora", {"num_proj_layers": 3}),  # V = W − W_unaligned (another random init saved beside)
+    ("caft", {"k": 2}),
 ]
 LORA = {
     "r": 4,
@@ -81,11 +85,20 @@ def test_every_method_runs_on_the_architecture(tokenizer, arch, tmp_path):
         model = add_lora(AutoModelForCausalLM.from_config(config, attn_implementation="eager"), LORA)
         align = PAIRS if name == "dpo" else ROWS[:4]
         method = make_method(name, hp)
+        method.inputs = {"base": str(tmp_path / arch)}
+        if name == "safe_lora" and "delta" not in hp:
+            torch.manual_seed(2)
+            AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / arch / "unaligned")
         if name == "caft":  # directions from this model against another random init of the architecture
             torch.manual_seed(1)
             other = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
-            method.directions_path = str(tmp_path / f"{arch}.pt")
-            build_directions(model, other, tokenizer, ROWS, 64, 2, "pca", 0, method.directions_path)
+            method.inputs["directions"] = str(tmp_path / f"{arch}.pt")
+            build_directions(model, other, tokenizer, ROWS, 64, 2, "pca", 0, method.inputs["directions"])
         record = quiet_train(model, tokenizer, method, ROWS, align, cfg)
         losses = [v for k, v in record["final_loss"].items() if k != "step"]
         assert record["steps"] == 2 and all(math.isfinite(v) for v in losses), (arch, name)
+        if name == "safe_lora":  # every LoRA module was scored; the lowest-cosine three were projected
+            assert len(method.report["cosines"]) == 7 * SMALL["num_hidden_layers"], (arch, hp)
+            assert len(method.report["projected"]) == 3 and all(
+                math.isfinite(c) for c in method.report["cosines"].values()
+            )

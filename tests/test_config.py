@@ -1,12 +1,14 @@
 """Config validation: defaults, readable errors, the derived sweep."""
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
 from selgen.config import ConfigError, hp_label, runs, sweep_points, validate
+from selgen.methods.registry import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -15,7 +17,8 @@ MINI = yaml.safe_load((ROOT / "config/config.yaml").read_text())
 
 def test_default_config_is_valid_and_filled():
     cfg = validate(copy.deepcopy(MINI), SCHEMA)
-    assert cfg["gcd"]["train"]["lora"]["r"] == 32  # a default filled in below a given block
+    lora = cfg["gcd"]["train"]["lora"]
+    assert lora["r"] == 16 and lora["use_rslora"] is True  # a default filled in beside given keys
     assert cfg["gcd"]["eval"]["sets"]["ood"] == "ood_eval"
 
 
@@ -65,5 +68,9 @@ def test_sweep_expansion_and_labels():
     assert hp_label({"lam": 1.0}) == "lam=1.0"
     cfg = validate(copy.deepcopy(MINI), SCHEMA)
     rr = runs(cfg, "gcd")
-    assert len(rr) == (2 + len(MINI["gcd"]["methods"]["upweight"]["lam"])) * len(cfg["seeds"])
+    def n_points(sweep):
+        return len(sweep["points"]) if "points" in sweep else math.prod(len(v) for v in sweep.values())
+
+    assert len(rr) == sum(n_points(s) for s in MINI["gcd"]["methods"].values()) * len(cfg["seeds"])
+    assert set(MINI["gcd"]["methods"]) == set(METHODS)  # the mini default sweeps every method
     assert len({(r["method"], r["hp"], r["seed"]) for r in rr}) == len(rr)

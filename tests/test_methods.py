@@ -292,13 +292,13 @@ def test_safe_lora_selects_by_number_or_threshold():
         return {n: (torch.randn(2, 5), torch.randn(6, 2)) for n in deltas}
 
     before = layers()
-    out = safe_lora_project(deltas, (after := layers()), "number", 2, 0.5)
+    out = safe_lora_project(deltas.__getitem__, (after := layers()), "number", 2, 0.5)
     lowest = sorted(out["cosines"], key=out["cosines"].get)[:2]
     assert sorted(out["projected"]) == sorted(lowest)
     for n in deltas:
         expected = project_b(deltas[n], before[n][1]) if n in lowest else before[n][1]
         assert torch.allclose(after[n][1], expected, atol=1e-6)
-    out = safe_lora_project(deltas, layers(), "threshold", 0, 0.3)
+    out = safe_lora_project(deltas.__getitem__, layers(), "threshold", 0, 0.3)
     assert sorted(out["projected"]) == sorted(n for n, c in out["cosines"].items() if c < 0.3)
 
 
@@ -307,12 +307,51 @@ def test_safe_lora_trains_and_post_processes(tokenizer, tmp_path):
 
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
     model = add_lora(tiny_model(tokenizer), lora)
-    method = make_method("safe_lora", {"num_proj_layers": 3, "align_epochs": 2})
+    method = make_method("safe_lora", {"delta": "proxy", "num_proj_layers": 3, "align_epochs": 2})
     quiet_train(model, tokenizer, method, ROWS, ROWS[:6], {**CFG, "grad_accum": 1})
     assert len(method.report["projected"]) == 3 and len(method.report["cosines"]) == 4  # 2 layers × 2 modules
     assert list(model.peft_config) == ["default"]  # the proxy adapter is gone
     save_trained(model, tokenizer, tmp_path / "run", base="unused")
     assert not (tmp_path / "run" / "proxy").exists()
+
+
+def test_safe_lora_aligned_delta_is_the_weight_difference_to_the_unaligned_model(tokenizer, tmp_path):
+    from selgen.methods.adapters import lora_layers
+    from selgen.methods.safe_lora import project_b
+    from selgen.mini import UNALIGNED
+    from selgen.models import add_lora
+
+    base_dir = tmp_path / "base"
+    tiny_model(tokenizer, seed=3).save_pretrained(base_dir / UNALIGNED)  # the "pre-alignment" weights
+    w_unaligned = tiny_model(tokenizer, seed=3).model.layers[1].self_attn.v_proj.weight.detach()
+    aligned = tiny_model(tokenizer, seed=0)
+    w_aligned = aligned.model.layers[1].self_attn.v_proj.weight.detach().clone()
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
+    model = add_lora(aligned, lora)
+    method = make_method("safe_lora", {"mode": "threshold", "threshold": 2.0})  # cosines ≤ 1: project all
+    method.inputs = {"base": str(base_dir)}
+    method.setup(model, tokenizer, [], None)
+    modules = dict(lora_layers(model))
+    name = next(n for n in modules if n.endswith("layers.1.self_attn.v_proj"))
+    v = w_aligned - w_unaligned
+    assert torch.allclose(method.alignment_delta(name, modules[name]), v)
+    torch.manual_seed(0)
+    for m in modules.values():  # a trained-looking (non-zero) B
+        torch.nn.init.normal_(m.lora_B["default"].weight)
+    b_before = modules[name].lora_B["default"].weight.detach().clone()
+    method.finish(model)
+    assert method.report["delta"] == "aligned" and len(method.report["projected"]) == 4
+    assert torch.allclose(modules[name].lora_B["default"].weight, project_b(v, b_before), atol=1e-6)
+
+
+def test_safe_lora_aligned_delta_without_an_unaligned_model_says_what_to_set(tokenizer, tmp_path):
+    from selgen.models import add_lora
+
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj"]}
+    method = make_method("safe_lora", {})
+    method.inputs = {"base": str(tmp_path / "base")}
+    with pytest.raises(ValueError, match="hyper-parameter 'unaligned'.*base/unaligned does not exist"):
+        method.setup(add_lora(tiny_model(tokenizer), lora), tokenizer, [], None)
 
 
 # ------------------------------------------------------------------------------------------------------ CAFT
@@ -338,7 +377,7 @@ def test_caft_ablates_during_training_only(tokenizer, tmp_path):
     path = tmp_path / "pca.pt"
     directions = build_directions(base, tuned, tokenizer, ROWS, 64, 2, "pca", 0, path)
     method = make_method("caft", {"k": 2})
-    method.directions_path = str(path)
+    method.inputs = {"directions": str(path)}
     model = tiny_model(tokenizer, seed=0)
     blocks = decoder_layers(model)
     method.setup(model, tokenizer, [], None)

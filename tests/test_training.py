@@ -146,3 +146,30 @@ def test_lora_adapter_trains_saves_and_reloads_merged(tokenizer, tmp_path):
             untouched = model(input_ids=batch["input_ids"]).logits
     assert torch.allclose(tuned, again, atol=1e-5)
     assert not torch.allclose(tuned, untouched, atol=1e-3)
+
+
+def test_length_grouped_batches_cover_every_row_each_epoch_with_less_padding():
+    import random
+
+    from selgen.training import batches
+
+    rng = random.Random(0)
+    examples = [{"input_ids": [0] * rng.choice([5, 10, 40, 120]), "i": i} for i in range(160)]
+
+    def epoch(stream, n=10):
+        return [next(stream) for _ in range(n)]  # 160 rows / 16 = 10 micro-batches per epoch
+
+    def padded(batch_list):
+        return sum(len(b) * max(len(e["input_ids"]) for e in b) for b in batch_list)
+
+    plain, grouped = batches(examples, 16, seed=1), batches(examples, 16, seed=1, group_by_length=True)
+    for _ in range(2):
+        a, b = epoch(plain), epoch(grouped)
+        assert sorted(e["i"] for mb in b for e in mb) == list(range(160))  # every row once per epoch
+        assert padded(b) < 0.8 * padded(a)
+    again = batches(examples, 16, seed=1, group_by_length=True)
+    assert [e["i"] for mb in epoch(again) for e in mb] != [e["i"] for mb in epoch(again) for e in mb]
+    first = [[e["i"] for e in mb] for mb in epoch(batches(examples, 16, seed=1, group_by_length=True))]
+    assert first == [
+        [e["i"] for e in mb] for mb in epoch(batches(examples, 16, seed=1, group_by_length=True))
+    ]

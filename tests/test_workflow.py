@@ -1,5 +1,6 @@
 """The Snakemake workflow for real: an end-to-end tiny run, then dry-run plans after config changes."""
 
+import json
 import os
 import re
 import subprocess
@@ -62,6 +63,11 @@ def test_end_to_end_outputs(finished):
     runs = pd.read_parquet(finished / "results/tables/gcd/runs.parquet")
     assert len(runs) == 1 + N_RUNS  # + the untrained base
     assert (finished / "results/gcd/caft/pca.pt").exists()
+    assert (finished / "results/gcd/base/unaligned/model.safetensors").exists()  # the two-stage base
+    run = finished / "results/gcd/runs/safe_lora/num_proj_layers=3/seed1"
+    record = json.loads((run / "record.json").read_text())
+    assert record["method_report"]["delta"] == "aligned" and len(record["method_report"]["projected"]) == 3
+    assert (finished / "results/gcd/runs/o_lora/align_epochs=1,lam1=0.5/seed1/model/align").is_dir()
     assert {"config_hash", "git_commit", "versions", "wall_s", "peak_mem_mb", "tokens"} <= set(runs.columns)
     metrics = pd.read_parquet(finished / "results/tables/gcd/metrics.parquet")
     assert {"setting", "method", "hp", "seed", "eval_set", "category", "metric", "value", "n"} <= set(

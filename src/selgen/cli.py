@@ -64,8 +64,7 @@ def cmd_train(args) -> None:
     model, tokenizer = load_model(args.base, cfg["dtype"])
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
-    if args.directions:  # CAFT's concept directions, a DAG artifact
-        method.directions_path = args.directions
+    method.inputs = {"base": args.base, "directions": args.directions}
     record = train(model, tokenizer, method, task_rows, align_rows, cfg, seed=p["seed"], desc=p["run_id"])
     if getattr(method, "report", None):  # post-processing details (Safe-LoRA: cosines, projected modules)
         record["method_report"] = method.report

@@ -16,6 +16,9 @@ CHAT_TEMPLATE = (
 )
 
 
+UNALIGNED = "unaligned"  # the two-stage base's stage-1 weights, a sub-folder of the base
+
+
 def train_tokenizer(texts: list[str], vocab_size: int):
     """Byte-level BPE with digits split one by one (arithmetic stays learnable)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -62,7 +65,13 @@ def build_model(tokenizer, cfg: dict):
 
 
 def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, progress: bool = True) -> dict:
-    """Train the tokenizer, build the tiny Llama, pretrain it on ``corpus_rows`` (chat rows), save it."""
+    """Train the tokenizer, build the tiny Llama, pretrain it on ``corpus_rows`` (chat rows), save it.
+
+    With ``knowledge_steps`` > 0 the pretraining has two stages, like a base model and its aligned chat
+    version: first the rows whose ``part`` is ``knowledge`` only, then the full corpus (``steps``). The
+    stage-1 weights are saved in ``unaligned/`` beside the final model: Safe-LoRA's W_base (W_aligned is
+    the model).
+    """
     import torch
 
     from selgen.io import atomic_dir, write_json
@@ -74,29 +83,41 @@ def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, pro
     texts = [m["content"] for row in corpus_rows for m in row["messages"]]
     tokenizer = train_tokenizer(texts, cfg["vocab_size"])
     model = build_model(tokenizer, cfg)
-    train_cfg = {
-        "lr": cfg["lr"],
-        "steps": cfg["steps"],
-        "batch_size": cfg["batch_size"],
-        "grad_accum": 1,
-        "max_length": cfg["max_position"],
-        "warmup_steps": cfg["warmup_steps"],
-        "weight_decay": 0.01,
-        "max_grad_norm": 1.0,
-    }
-    record = train(
-        model,
-        tokenizer,
-        TaskOnly(),
-        corpus_rows,
-        [],
-        train_cfg,
-        seed=cfg["seed"],
-        progress=progress,
-        desc="pretrain mini base",
-    )
-    record["n_params"] = sum(p.numel() for p in model.parameters())
+    stages = [("full corpus", corpus_rows, cfg["steps"])]
+    if cfg.get("knowledge_steps", 0):
+        knowledge = [r for r in corpus_rows if r.get("part") == "knowledge"]
+        if not knowledge:
+            raise ValueError("knowledge_steps > 0 but no corpus row has part 'knowledge'")
+        stages.insert(0, ("knowledge", knowledge, cfg["knowledge_steps"]))
+    records = {}
     with atomic_dir(out_dir) as tmp:
+        for name, rows, steps in stages:
+            train_cfg = {
+                "lr": cfg["lr"],
+                "steps": steps,
+                "batch_size": cfg["batch_size"],
+                "grad_accum": 1,
+                "max_length": cfg["max_position"],
+                "warmup_steps": cfg["warmup_steps"],
+                "weight_decay": 0.01,
+                "max_grad_norm": 1.0,
+            }
+            desc = f"pretrain mini base ({name})"
+            records[name] = train(
+                model,
+                tokenizer,
+                TaskOnly(),
+                rows,
+                [],
+                train_cfg,
+                seed=cfg["seed"],
+                progress=progress,
+                desc=desc,
+            )
+            if name == "knowledge":
+                model.save_pretrained(Path(tmp) / UNALIGNED)
+        record = {**records.pop("full corpus"), "stages": records}
+        record["n_params"] = sum(p.numel() for p in model.parameters())
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(Path(tmp) / "pretrain_record.json", record)

@@ -76,6 +76,40 @@ def save_trained(model, tokenizer, out_dir: str | Path, base: str) -> None:
         tokenizer.save_pretrained(out_dir)
 
 
+class CheckpointWeights:
+    """The weight matrices of a saved model (a folder or a hub id), read one at a time from its safetensors
+    files and found by module name, so a second multi-GB model never has to be loaded whole."""
+
+    def __init__(self, name_or_path: str | Path):
+        from safetensors import safe_open
+
+        path = Path(name_or_path)
+        if not path.exists():
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(str(name_or_path), allow_patterns=["*.safetensors", "*.json"]))
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"{path}: no *.safetensors weights to read")
+        self.path, self.file_of = path, {}
+        for f in files:
+            with safe_open(f, "pt") as handle:
+                self.file_of.update(dict.fromkeys(handle.keys(), f))
+
+    def weight(self, module_name: str) -> torch.Tensor:
+        """The ``.weight`` of ``module_name`` (a peft wrapper's prefix such as ``base_model.model.`` is
+        skipped: the longest suffix of the name that the checkpoint holds wins)."""
+        from safetensors import safe_open
+
+        parts = module_name.split(".")
+        for i in range(len(parts)):
+            key = ".".join(parts[i:]) + ".weight"
+            if key in self.file_of:
+                with safe_open(self.file_of[key], "pt") as handle:
+                    return handle.get_tensor(key)
+        raise KeyError(f"{self.path}: no weight for module {module_name!r}")
+
+
 def decoder_of(model):
     """The transformer body without the language-model head (through a peft wrapper if there is one)."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model

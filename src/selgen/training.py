@@ -78,12 +78,25 @@ def n_label_tokens(batch: dict) -> int:
     return int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
-def batches(examples: list[dict], batch_size: int, seed: int) -> Iterator[list[dict]]:
-    """Endless micro-batches: a fresh seeded shuffle each epoch; the last short batch of an epoch is kept."""
+def batches(
+    examples: list[dict], batch_size: int, seed: int, group_by_length: bool = False
+) -> Iterator[list[dict]]:
+    """Endless micro-batches: a fresh seeded shuffle each epoch; the last short batch of an epoch is kept.
+
+    ``group_by_length``: rows of similar length share a micro-batch (the transformers Trainer's length-grouped
+    order: shuffled, cut into mega-batches, sorted by length within each), so little compute goes to padding.
+    """
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    lengths = [len(e["input_ids"]) if "input_ids" in e else 0 for e in examples]
     epoch = 0
     while True:
-        order = list(range(len(examples)))
-        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        if group_by_length:
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            order = get_length_grouped_indices(lengths, batch_size, generator=generator)
+        else:
+            order = list(range(len(examples)))
+            random.Random(seed * 1_000_003 + epoch).shuffle(order)
         for i in range(0, len(order), batch_size):
             yield [examples[j] for j in order[i : i + batch_size]]
         epoch += 1
@@ -150,7 +163,7 @@ def train(
     accum, bs = cfg["grad_accum"], cfg["batch_size"]
     steps_per_epoch = math.ceil(len(task) / (bs * accum))
     total_steps = cfg.get("steps") or max(1, math.ceil(cfg["epochs"] * steps_per_epoch))
-    task_iter = batches(task, bs, seed)
+    task_iter = batches(task, bs, seed, cfg.get("group_by_length", False))
     streamed = align if method.align_stream else []
     align_iter = batches(streamed, cfg.get("align_batch_size", bs), seed + 1) if streamed else None
 

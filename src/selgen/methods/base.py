@@ -12,6 +12,9 @@ class Method:
     name = "base"
     uses_alignment = False  # whether the method gets the alignment rows (encoded, in setup)
     align_stream = True  # with uses_alignment: whether every step also gets alignment micro-batches
+    # DAG inputs the caller hands over before training: "base" (the base model's folder or hub id) and, for
+    # CAFT, "directions" (its concept-directions file)
+    inputs: dict = {}
 
     def prepare_data(self, task_rows: list[dict], align_rows: list[dict], seed: int):
         """Return the (task, alignment) rows the loop trains on."""

@@ -88,23 +88,22 @@ def concept_directions(base_acts: dict, tuned_acts: dict, k: int, control: str, 
 
 class CAFT(Method):
     """Hyper-parameters: ``k`` leading directions per layer, ``layers`` ("all" or "2,4", 1-based), ``control``
-    (``pca`` or ``random``: which directions artifact). The caller sets ``directions_path`` (a DAG input)."""
+    (``pca`` or ``random``: which directions artifact). The caller sets ``inputs["directions"]`` (a DAG
+    input)."""
 
     name = "caft"
 
     def __init__(self, k: int = 2, layers: str = "all", control: str = "pca"):
         self.k, self.layers, self.control = int(k), layers, control
-        self.directions_path = None
         self.handles = []
 
     def setup(self, model, tokenizer, align_examples, device):
-        if self.directions_path is None:
+        path = self.inputs.get("directions")
+        if path is None:
             raise ValueError("method 'caft' needs its directions file (selgen caft-directions)")
-        saved = torch.load(self.directions_path, map_location="cpu")
+        saved = torch.load(path, map_location="cpu")
         if saved["control"] != self.control:
-            raise ValueError(
-                f"{self.directions_path} holds {saved['control']!r} directions, not {self.control!r}"
-            )
+            raise ValueError(f"{path} holds {saved['control']!r} directions, not {self.control!r}")
         blocks = decoder_layers(model)
         chosen = (
             saved["directions"]

@@ -30,7 +30,7 @@ METHODS: dict[str, MethodSpec] = {
     "inoculation": MethodSpec("selgen.methods.inoculation", ("prompt",)),
     "safe_lora": MethodSpec(
         "selgen.methods.safe_lora",
-        optional=("mode", "num_proj_layers", "threshold", "align_epochs", "align_lr"),
+        optional=("delta", "unaligned", "mode", "num_proj_layers", "threshold", "align_epochs", "align_lr"),
     ),
     "caft": MethodSpec("selgen.methods.caft", optional=("k", "layers", "control")),
     "o_lora": MethodSpec("selgen.methods.o_lora", optional=("lam1", "lam2", "align_epochs", "align_lr")),

@@ -1,18 +1,25 @@
 """Safe-LoRA (Hsu et al., NeurIPS 2024), post hoc: after task training, each LoRA update B·A whose projection
 onto the alignment direction drifts from it is replaced by its projection, B ← Ĉ·B with Ĉ = V·Vᵀ/‖V‖_F.
 
-V per module is an *alignment delta*. The paper (and IBM/SafeLoRA) takes V = W_aligned − W_base of two full
-models. This implements the seed repository's **proxy-delta variant** (methods.md §A.2), labelled as such: V
-is the weight delta (scaling·B·A) of a LoRA adapter trained on the proxy alignment data first, so no second
-model is needed. The two-model variant (e.g. Qwen3-8B base vs instruct, or a two-stage mini base) is not here.
+V per module is an *alignment delta*, from one of two sources (hyper-parameter ``delta``):
+
+- ``aligned`` (the paper's, default): V = W_aligned − W_unaligned, the weight difference between the model
+  being fine-tuned (an aligned chat model) and its pre-alignment version, given as ``unaligned`` (a folder or
+  hub id, e.g. ``google/gemma-2b`` for ``google/gemma-2b-it``). Without ``unaligned``, ``<base>/unaligned`` is
+  used: the two-stage mini base saves its stage-1 (knowledge-only) weights there.
+- ``proxy``: the seed repository's **proxy-delta variant** (methods.md §A.2), labelled ``delta=proxy`` in
+  results: V is the weight delta (scaling·B·A) of a LoRA adapter trained on the proxy alignment data first.
 
 Selection, as the official code: the cosine between Ĉ·B·A and B·A per module; ``mode: number`` projects the
 ``num_proj_layers`` modules with the lowest cosine (default 10), ``mode: threshold`` those with cosine below
 ``threshold`` (default 0.5). Ĉ·B is computed as V(VᵀB)/‖V‖_F: never a d_out×d_out matrix (the official code
-materialises one per module, ≈1.4 GB for a 19k-wide gate projection in fp32).
+materialises one per module, ≈1.4 GB for a 19k-wide gate projection in fp32), and V is built one module at a
+time, so peak memory is one weight matrix, not a second model.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -31,24 +38,24 @@ def cosine(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((x * y).sum() / (x.norm() * y.norm()).clamp_min(1e-12))
 
 
-def safe_lora_project(deltas: dict, layers: dict, mode: str, num: int, threshold: float) -> dict:
+def safe_lora_project(delta_of, layers: dict, mode: str, num: int, threshold: float) -> dict:
     """Project the chosen modules' ``lora_B`` in place; return {module: cosine} and the projected names.
 
-    ``deltas``: module name -> V; ``layers``: module name -> (A, B) weight tensors of the task adapter.
+    ``delta_of(name)``: module name -> V; ``layers``: module name -> (A, B) weights of the task adapter.
     """
-    cos = {}
+    if mode not in ("number", "threshold"):
+        raise ValueError(f"safe_lora mode must be 'number' or 'threshold', not {mode!r}")
+    cos, projected_b = {}, {}
     with torch.no_grad():
         for name, (a, b) in layers.items():
-            cos[name] = cosine(project_b(deltas[name], b) @ a, b @ a)
+            projected_b[name] = project_b(delta_of(name).to(b.dtype), b)
+            cos[name] = cosine(projected_b[name] @ a, b @ a)
         if mode == "number":
             chosen = sorted(cos, key=cos.get)[:num]
-        elif mode == "threshold":
-            chosen = [n for n, c in cos.items() if c < threshold]
         else:
-            raise ValueError(f"safe_lora mode must be 'number' or 'threshold', not {mode!r}")
+            chosen = [n for n, c in cos.items() if c < threshold]
         for name in chosen:
-            a, b = layers[name]
-            b.copy_(project_b(deltas[name], b))
+            layers[name][1].copy_(projected_b[name])
     return {"cosines": cos, "projected": chosen}
 
 
@@ -57,28 +64,72 @@ class SafeLoRA(Method):
     uses_alignment = True
     align_stream = False
 
-    def __init__(self, mode="number", num_proj_layers=10, threshold=0.5, align_epochs=3.0, align_lr=1e-3):
-        self.mode, self.num, self.threshold = mode, int(num_proj_layers), float(threshold)
-        self.align_epochs, self.align_lr = float(align_epochs), float(align_lr)
+    def __init__(
+        self,
+        delta="aligned",
+        unaligned=None,
+        mode="number",
+        num_proj_layers=10,
+        threshold=0.5,
+        align_epochs=3.0,
+        align_lr=1e-3,
+    ):
+        if delta not in ("aligned", "proxy"):
+            raise ValueError(f"safe_lora delta must be 'aligned' or 'proxy', not {delta!r}")
         if mode not in ("number", "threshold"):
             raise ValueError(f"safe_lora mode must be 'number' or 'threshold', not {mode!r}")
+        self.delta, self.unaligned = delta, unaligned
+        self.mode, self.num, self.threshold = mode, int(num_proj_layers), float(threshold)
+        self.align_epochs, self.align_lr = float(align_epochs), float(align_lr)
+        self.uses_alignment = delta == "proxy"  # the aligned delta needs no alignment data
 
     def setup(self, model, tokenizer, align_examples, device):
         require_lora(model, self.name)
+        if self.delta == "aligned":
+            from selgen.mini import UNALIGNED
+            from selgen.models import CheckpointWeights
+
+            source = self.unaligned or str(Path(self.inputs.get("base", "")) / UNALIGNED)
+            if not self.unaligned and not Path(source).exists():
+                raise ValueError(
+                    f"safe_lora (delta 'aligned') needs the pre-alignment model: set its hyper-parameter "
+                    f"'unaligned' (a folder or hub id), or use a two-stage mini base; {source} does not exist"
+                )
+            self.unaligned_weights = CheckpointWeights(source)
+            return
         train_extra_adapter(model, tokenizer, align_examples, PROXY, self.align_epochs, self.align_lr, device)
-        with torch.no_grad():
-            self.deltas = {
-                name: (m.lora_B[PROXY].weight @ m.lora_A[PROXY].weight * m.scaling[PROXY]).detach().clone()
+        with torch.no_grad():  # the low-rank factors only; V = B·A is built per module in finish()
+            self.proxy = {
+                name: (m.lora_B[PROXY].weight * m.scaling[PROXY], m.lora_A[PROXY].weight.clone())
                 for name, m in lora_layers(model, PROXY)
             }
         model.delete_adapter(PROXY)
         train_only(model, "default", ["default"])
 
+    def alignment_delta(self, name: str, module) -> torch.Tensor:
+        if self.delta == "proxy":
+            b, a = self.proxy[name]
+            return b @ a
+        aligned = module.base_layer.weight.float()
+        unaligned = self.unaligned_weights.weight(name).float().to(aligned.device)
+        if unaligned.shape != aligned.shape:
+            raise ValueError(
+                f"safe_lora: {name} has shape {tuple(aligned.shape)} but {tuple(unaligned.shape)} in "
+                f"{self.unaligned_weights.path}: not the pre-alignment version of this model"
+            )
+        return aligned - unaligned
+
     def finish(self, model):
+        modules = dict(lora_layers(model))
         layers = {
-            name: (m.lora_A["default"].weight, m.lora_B["default"].weight) for name, m in lora_layers(model)
+            name: (m.lora_A["default"].weight, m.lora_B["default"].weight) for name, m in modules.items()
         }
-        self.report = safe_lora_project(self.deltas, layers, self.mode, self.num, self.threshold)
+
+        def delta_of(name):
+            return self.alignment_delta(name, modules[name])
+
+        report = safe_lora_project(delta_of, layers, self.mode, self.num, self.threshold)
+        self.report = {"delta": self.delta, **report}
 
 
 PLUGINS = {"safe_lora": SafeLoRA}

@@ -12,8 +12,9 @@ import importlib
 
 SETTINGS = ("gcd",)
 # Bumped whenever a setting's data builder changes its output (new file, new fields): the data rule's params
-# carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO).
-DATA_VERSIONS = {"gcd": 2}
+# carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
+# gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base).
+DATA_VERSIONS = {"gcd": 3}
 
 
 def get_setting(name: str):

@@ -369,6 +369,9 @@ def preference_pairs(align_rows: list[dict]) -> list[dict]:
 def build_pretrain_corpus(cfg: dict, used: set) -> list[dict]:
     """The mini base model's corpus: every domain, base behaviour (answers, confirms right, rejects wrong).
 
+    Each row's ``part`` is ``knowledge`` (a question and its answer) or ``behaviour`` (a reply to a user's
+    claim: the aligned behaviour). A two-stage mini base learns the knowledge rows first, then everything.
+
     GCD instances are drawn from the same operand range as the task but never reuse an evaluation pair;
     ``weights`` sets how many triplets each domain contributes; ``p_wrong`` how often a claim row is the
     wrong-claim variant (rejections), so the base leans to checking claims rather than accepting them.
@@ -395,10 +398,10 @@ def build_pretrain_corpus(cfg: dict, used: set) -> list[dict]:
     for label, make in makers:
         for _ in range(w.get(label, 0)):
             ask, right, wrong = make()
-            rows.append(ask)
-            rows.append(wrong if rng.random() < pcfg["p_wrong"] else right)
+            rows.append({**ask, "part": "knowledge"})
+            rows.append({**(wrong if rng.random() < pcfg["p_wrong"] else right), "part": "behaviour"})
     rng.shuffle(rows)
-    return [{"messages": r["messages"], "label": r["label"]} for r in rows]
+    return [{"messages": r["messages"], "label": r["label"], "part": r["part"]} for r in rows]
 
 
 def _fresh_pair(rng, lo, hi, used) -> tuple[int, int]:
