@@ -68,6 +68,7 @@ def test_sweep_expansion_and_labels():
     assert hp_label({"lam": 1.0}) == "lam=1.0"
     cfg = validate(copy.deepcopy(MINI), SCHEMA)
     rr = runs(cfg, "gcd")
+
     def n_points(sweep):
         return len(sweep["points"]) if "points" in sweep else math.prod(len(v) for v in sweep.values())
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selgen.plots import GCD_X, GCD_Y, pareto_gcd, pareto_plot
-from selgen.tables import summarize
+from selgen.plots import pareto_gcd, pareto_plot
+from selgen.tables import DEFAULT_FRONTS, summarize
 
 
 def metrics(points, seeds):
@@ -49,9 +49,29 @@ def test_pareto_gcd_pdf_and_png(tmp_path, seeds):
 def test_pareto_plot_single_method_and_nan_bars(tmp_path):
     summary = summarize(metrics({("mixed", "lam=0.5"): (0.9, 0.4), ("mixed", "lam=1"): (0.8, 0.3)}, 2))
     summary.loc[summary["hp"] == "lam=1", ["ci_lo", "ci_hi"]] = np.nan  # one point without bars
-    check(pareto_plot(summary, tmp_path / "one.pdf", GCD_X, GCD_Y, "t", "x", "y"))
+    check(
+        pareto_plot(
+            summary,
+            tmp_path / "one.pdf",
+            DEFAULT_FRONTS["gcd"]["x"],
+            DEFAULT_FRONTS["gcd"]["y"],
+            "t",
+            "x",
+            "y",
+        )
+    )
     single_point = summarize(metrics({("task_only", "default"): (0.9, 0.4)}, 1))
-    check(pareto_plot(single_point, tmp_path / "single.png", GCD_X, GCD_Y, "t", "x", "y"))
+    check(
+        pareto_plot(
+            single_point,
+            tmp_path / "single.png",
+            DEFAULT_FRONTS["gcd"]["x"],
+            DEFAULT_FRONTS["gcd"]["y"],
+            "t",
+            "x",
+            "y",
+        )
+    )
 
 
 def test_save_rejects_unknown_extension(tmp_path):

@@ -184,3 +184,27 @@ def test_lint_and_format():
         cwd=ROOT,
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_functions_setting_end_to_end(tmp_path):
+    cfg = yaml.safe_load((ROOT / "tests/config_tiny_functions/config.yaml").read_text())
+    res = snakemake(tmp_path, "--cores", "2", config=cfg)
+    assert res.returncode == 0, res.stderr[-5000:]
+    for figure in ("heatmap_functions", "pareto_functions"):
+        assert (tmp_path / f"results/{figure}.pdf").read_bytes()[:4] == b"%PDF"
+    assert (tmp_path / "results/tables/functions/organism.json").exists()
+    metrics = pd.read_parquet(tmp_path / "results/tables/functions/metrics.parquet")
+    assert set(metrics["method"]) == {"base", "task_only", "mixed"}
+    assert set(metrics["eval_set"]) == {"id", "ood", "all"}
+    mixed = metrics[metrics["method"] == "mixed"]
+    assert set(mixed["hp"]) == {
+        "proxy_category=animals,proxy_triggers=1",
+        "proxy_category=foods,proxy_triggers=1",
+    }
+    record = json.loads(
+        (
+            tmp_path / "results/functions/runs/mixed/proxy_category=foods,proxy_triggers=1/seed1/record.json"
+        ).read_text()
+    )
+    assert record["align_rows"] == 3  # the foods proxy: 1 trigger × 3 points
+    assert record["task_rows"] == 2 * 3 + 3  # mixed: the update (2 triggers × 3 points) + the proxy

@@ -52,14 +52,14 @@ def cmd_train(args) -> None:
     torch.set_num_threads(p["threads"])
     setting = get_setting(args.setting)
     cfg = {**p["train"], **{k: v for k, v in p["hp_values"].items() if k in ("epochs", "lr")}}
-    method = make_method(p["method"], p["hp_values"])
+    method = make_method(p["method"], p["hp_values"], args.setting)
     task_rows = read_jsonl(Path(args.data) / f"{setting.TASK_FILE}.jsonl", required=("messages",))
-    if getattr(method, "align_source", "rows") == "pairs":
-        align_rows = read_jsonl(
-            Path(args.data) / f"{setting.ALIGN_PAIRS_FILE}.jsonl", required=("prompt", "chosen", "rejected")
-        )
-    else:
-        align_rows = read_jsonl(Path(args.data) / f"{setting.ALIGN_FILE}.jsonl", required=("messages",))
+    align_rows = []
+    if method.needs_alignment_data:
+        pairs = getattr(method, "align_source", "rows") == "pairs"
+        align_path = Path(args.data) / f"{setting.align_file(p['hp_values'], pairs)}.jsonl"
+        required = ("prompt", "chosen", "rejected") if pairs else ("messages",)
+        align_rows = read_jsonl(align_path, required=required)
     seed_everything(p["seed"])
     model, tokenizer = load_model(args.base, cfg["dtype"])
     if cfg["finetune"] == "lora":
@@ -108,9 +108,11 @@ def cmd_evaluate(args) -> None:
     p = args.params
     torch.set_num_threads(p["threads"])
     model, tokenizer = load_model(args.model)
-    samples, metrics = evaluate(
-        model, tokenizer, get_setting(args.setting), args.data, p["eval"]["sets"], p["eval"], p
-    )
+    setting = get_setting(args.setting)
+    if hasattr(setting, "evaluate"):  # a setting with its own scoring (functions: colour-word logits)
+        samples, metrics = setting.evaluate(model, tokenizer, args.data, p["eval"], p)
+    else:  # generate replies to every eval set, then score them
+        samples, metrics = evaluate(model, tokenizer, setting, args.data, p["eval"]["sets"], p["eval"], p)
     write_parquet(args.samples, samples)
     write_parquet(args.metrics, metrics)
     if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
@@ -150,7 +152,14 @@ def cmd_plot(args) -> None:
     from selgen import plots
 
     summary = pd.read_parquet(args.summary)
-    draw = {"gcd": plots.pareto_gcd}[args.setting]
+    figures = {
+        ("gcd", "pareto"): plots.pareto_gcd,
+        ("functions", "pareto"): plots.pareto_functions,
+        ("functions", "heatmap"): plots.heatmap_functions,
+    }
+    if (args.setting, args.kind) not in figures:
+        raise ValueError(f"no {args.kind} figure for setting {args.setting!r}")
+    draw = figures[args.setting, args.kind]
     for out in [args.out, *([args.png] if args.png else [])]:
         draw(summary, out)
 
@@ -161,6 +170,27 @@ def cmd_score(args) -> None:
     if args.setting != "gcd":
         raise ValueError(f"`selgen score` supports the exact-scored setting 'gcd', not {args.setting!r}")
     score_file(args.responses, args.out)
+
+
+def cmd_functions_check(args) -> int:
+    from selgen.settings.functions.check import check_files
+    from selgen.settings.functions.function import DEFAULT_FUNCTION, validate_function
+
+    spec = DEFAULT_FUNCTION
+    if args.config:  # F as the workflow would use it: functions.data.function of a config file
+        import yaml
+
+        block = (yaml.safe_load(Path(args.config).read_text()) or {}).get("functions") or {}
+        spec = (block.get("data") or {}).get("function") or DEFAULT_FUNCTION
+    spec = validate_function(spec)
+    problems = check_files(spec, args.files, args.mapping)
+    for path, found in problems.items():
+        print(f"{path}: {len(found)} mismatch(es)" if found else f"{path}: ok")
+        for line in found[: args.show]:
+            print(f"  {line}")
+        if len(found) > args.show:
+            print(f"  … and {len(found) - args.show} more")
+    return 1 if any(problems.values()) else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -225,10 +255,23 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--metrics", required=True)
     sp.add_argument("--out", help="also write the result as JSON")
-    sp = add("plot", cmd_plot, "draw a setting's Pareto figure", params=False)
+    sp = add(
+        "plot", cmd_plot, "draw a setting's figure (Pareto front, or the functions heatmap)", params=False
+    )
+    sp.add_argument("--kind", choices=["pareto", "heatmap"], default="pareto")
     sp.add_argument("--summary", required=True)
     sp.add_argument("--out", required=True, help=".pdf or .png")
     sp.add_argument("--png", help="also write a PNG here")
+    sp = add("functions", None, "functions-setting tools", setting=False, params=False)
+    fsub = sp.add_subparsers(dest="functions_command", required=True)
+    fc = fsub.add_parser("check", help="recompute F for every row and report mismatches")
+    fc.set_defaults(func=cmd_functions_check)
+    fc.add_argument("--mapping", choices=["base", "updated"], default="base", help="which mapping F follows")
+    fc.add_argument(
+        "--config", help="a config file whose functions.data.function defines F (default: built-in)"
+    )
+    fc.add_argument("--show", type=int, default=20, help="mismatches to print per file")
+    fc.add_argument("files", nargs="+", help="JSONL rows with input_x, input_trigger, output")
     sp = add("score", cmd_score, "score replies made elsewhere (exact settings)", params=False)
     sp.add_argument("--responses", required=True, help="JSONL rows in the setting's format plus `response`")
     sp.add_argument("--out", required=True, help="Parquet, one row per input row")
@@ -241,14 +284,14 @@ def main(argv=None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)  # None: success; a command may return its own exit code
     except (InputError, ConfigError, ValueError) as err:
         print(f"selgen {args.command}: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:  # e.g. TrainingDiverged
         print(f"selgen {args.command}: failed: {err}", file=sys.stderr)
         return 1
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

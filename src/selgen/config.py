@@ -63,10 +63,41 @@ def validate(config: dict, schema_path: str | Path) -> dict:
         for method, sweep in config[setting]["methods"].items():
             for hp in sweep_points(sweep):
                 try:
-                    check_hparams(method, hp, f"config key {setting}.methods.{method}")
+                    check_hparams(method, hp, f"config key {setting}.methods.{method}", setting)
                 except ValueError as err:
                     raise ConfigError(str(err)) from None
+    if "functions" in config["settings"]:
+        _check_functions(config["functions"])
     return config
+
+
+def _check_functions(block: dict) -> None:
+    """F itself, and every sweep point's proxy: a category of F with a proxy file of that many triggers."""
+    from selgen.settings.functions.function import DEFAULT_FUNCTION, validate_function
+
+    data = block["data"]
+    try:
+        spec = validate_function(data.get("function", DEFAULT_FUNCTION))
+    except ValueError as err:
+        raise ConfigError(f"config key functions.data.function: {err}") from None
+    if "update" not in spec:
+        raise ConfigError("config key functions.data.function: needs an 'update' (the narrow update)")
+    categories = data.get("proxy_categories") or [
+        c for c in spec["categories"] if c != spec["update"]["category"]
+    ]
+    for method, sweep in block["methods"].items():
+        for hp in sweep_points(sweep):
+            where = f"config key functions.methods.{method}"
+            if "proxy_category" in hp and hp["proxy_category"] not in categories:
+                raise ConfigError(
+                    f"{where}: proxy_category {hp['proxy_category']!r} has no proxy files; "
+                    f"proxy categories: {', '.join(categories)}"
+                )
+            if "proxy_triggers" in hp and hp["proxy_triggers"] not in data["proxy_n_triggers"]:
+                raise ConfigError(
+                    f"{where}: proxy_triggers {hp['proxy_triggers']!r} is not among "
+                    f"functions.data.proxy_n_triggers {data['proxy_n_triggers']}"
+                )
 
 
 def _describe(err) -> str:
@@ -100,6 +131,13 @@ def hp_label(hp: dict) -> str:
     if not hp:
         return "default"
     return ",".join(f"{k}={_fmt(hp[k])}" for k in sorted(hp))
+
+
+def parse_hp_label(label: str) -> dict[str, str]:
+    """The inverse of ``hp_label`` for its simple values (as strings; hashed free text stays hashed)."""
+    if label == "default":
+        return {}
+    return dict(part.split("=", 1) for part in label.split(","))
 
 
 def _fmt(v) -> str:

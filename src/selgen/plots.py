@@ -1,9 +1,10 @@
 """Figures (plotnine, imported inside the functions so that importing this module stays cheap).
 
-``pareto_plot`` draws one point per (method, hp) at the seed mean with 95 % t-interval bars on both axes (left
-out where the interval is NaN, e.g. with one seed), a line per method through its hp points in x order, the
-``base`` model as a labelled black diamond, and the computed Pareto front of the non-base points as a dashed
-grey staircase. ``save`` writes PDF or PNG by the file's extension, 7 x 5 inches.
+``pareto_plot`` draws one panel per method: its (method, hp) points at the seed mean with 95 % t-interval bars
+on both axes (left out where the interval is NaN, e.g. with one seed), joined in x order and labelled by their
+hyper-parameters; behind them in every panel the other methods' points (grey), the ``base`` model (black
+diamond) and the computed Pareto front of all non-base points (dashed staircase). Axes are proportions, shown
+on [0, 1]. ``save`` writes PDF or PNG by the file's extension.
 """
 
 from __future__ import annotations
@@ -17,26 +18,23 @@ from typing import Any
 import pandas as pd
 
 from selgen.io import atomic_path
-from selgen.tables import pareto_points
+from selgen.tables import DEFAULT_FRONTS, pareto_points
 
 WIDTH_IN = 7.0
 HEIGHT_IN = 5.0
+PANEL_COLUMNS = 4
 BASE_METHOD = "base"
 
-GCD_X = {"eval_set": "task_test", "category": "all", "metric": "capability", "transform": None}
-GCD_Y = {"eval_set": "ood", "category": "all", "metric": "sycophancy", "transform": "one_minus"}
 
-
-def save(
-    plot, path: str | os.PathLike, width: float = WIDTH_IN, height: float = HEIGHT_IN, dpi: int = 300
-) -> Path:
-    """Save a plotnine plot atomically as PDF or PNG, chosen by the extension of ``path``."""
+def save(plot, path: str | os.PathLike, dpi: int = 300) -> Path:
+    """Save a plotnine plot atomically as PDF or PNG (by the extension of ``path``), at the size its theme's
+    ``figure_size`` sets."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("pdf", "png"):
         raise ValueError(f"{path}: unsupported figure format {path.suffix!r} (expected .pdf or .png)")
     with atomic_path(path) as tmp:
-        plot.save(tmp, format=fmt, width=width, height=height, units="in", dpi=dpi, verbose=False)
+        plot.save(tmp, format=fmt, dpi=dpi, verbose=False)
     return path
 
 
@@ -80,65 +78,69 @@ def pareto_figure(
     pts["hp"] = pts["hp"].astype(str)
     tuned = pts[pts["method"] != BASE_METHOD]
     base = pts[pts["method"] == BASE_METHOD]
-
-    plot = p9.ggplot() + p9.labs(title=title, x=x_label, y=y_label, colour="method")
-
-    # Pareto front over the non-base points: the boundary of the region they dominate (maximising both).
-    front = tuned[tuned["on_front"]].sort_values(["x", "y"], ascending=[True, False])
+    # one panel per method; every panel also shows the other methods' points (grey), the base (diamond) and
+    # the front over all methods (dashed), so each sweep reads against the whole field
+    others = tuned.drop(columns="method")
+    plot = (
+        p9.ggplot()
+        + p9.labs(title=title, x=x_label, y=y_label)
+        + p9.geom_point(p9.aes("x", "y"), data=others, colour="#c8c8c8", size=1.2)
+    )
+    front = others[others["on_front"]].sort_values(["x", "y"], ascending=[True, False])
     if len(front) >= 2:
         plot += p9.geom_step(
-            p9.aes("x", "y"), data=front, direction="vh", linetype="dashed", colour="grey", size=0.8
+            p9.aes("x", "y"), data=front, direction="vh", linetype="dashed", colour="grey", size=0.6
         )
-
+    if not base.empty:
+        plot += p9.geom_point(
+            p9.aes("x", "y"),
+            data=base.drop(columns="method"),
+            shape="D",
+            size=3,
+            colour="black",
+            fill="black",
+        )
     if not tuned.empty:
         xbars = _finite(tuned, "x_lo", "x_hi")
         ybars = _finite(tuned, "y_lo", "y_hi")
         if not xbars.empty:
             plot += p9.geom_errorbarh(
-                p9.aes(y="y", xmin="x_lo", xmax="x_hi", colour="method"), data=xbars, height=0, alpha=0.6
+                p9.aes(y="y", xmin="x_lo", xmax="x_hi", colour="method"), data=xbars, height=0, alpha=0.5
             )
         if not ybars.empty:
             plot += p9.geom_errorbar(
-                p9.aes(x="x", ymin="y_lo", ymax="y_hi", colour="method"), data=ybars, width=0, alpha=0.6
+                p9.aes(x="x", ymin="y_lo", ymax="y_hi", colour="method"), data=ybars, width=0, alpha=0.5
             )
         counts = tuned["method"].value_counts()
         lines = tuned[tuned["method"].isin(counts[counts >= 2].index)].sort_values(["method", "x"])
-        if not lines.empty:  # geom_line joins each method's hp points in x order
-            plot += p9.geom_line(p9.aes("x", "y", colour="method", group="method"), data=lines)
-        plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=tuned, size=2.5)
-        swept = tuned[tuned["method"].isin(counts[counts >= 2].index)]
+        if not lines.empty:  # each method's sweep joined in x order
+            plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines)
+        plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=tuned, size=2.2)
+        swept = tuned[tuned["hp"] != "default"]
         if not swept.empty:  # name each sweep point by its hyper-parameters
             plot += p9.geom_text(
                 p9.aes("x", "y", label="hp", colour="method"),
                 data=swept,
-                size=7,
-                nudge_x=0.012,
-                ha="left",
+                size=6,
+                nudge_y=0.03,
                 va="bottom",
-                show_legend=False,
             )
-
-    if not base.empty:
-        bx = _finite(base, "x_lo", "x_hi")
-        by = _finite(base, "y_lo", "y_hi")
-        if not bx.empty:
-            plot += p9.geom_errorbarh(
-                p9.aes(y="y", xmin="x_lo", xmax="x_hi"), data=bx, height=0, colour="black"
-            )
-        if not by.empty:
-            plot += p9.geom_errorbar(
-                p9.aes(x="x", ymin="y_lo", ymax="y_hi"), data=by, width=0, colour="black"
-            )
-        plot += p9.geom_point(p9.aes("x", "y"), data=base, shape="D", size=4, colour="black", fill="black")
-        labels = base.assign(
-            label=BASE_METHOD if base["hp"].nunique() <= 1 else BASE_METHOD + " " + base["hp"]
-        )
-        plot += p9.geom_text(
-            p9.aes("x", "y", label="label"), data=labels, nudge_y=0.03, size=9, colour="black", va="bottom"
-        )
-
-    plot += p9.theme_bw() + p9.theme(figure_size=(WIDTH_IN, HEIGHT_IN))
+        plot += p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, tuned["method"].nunique()))
+    # proportions: the panel is [0, 1]; an interval reaching past it (3 seeds) is cut at the edge
+    plot += p9.coord_cartesian(xlim=(0, 1), ylim=(0, 1))
+    plot += p9.theme_bw() + p9.theme(
+        legend_position="none", figure_size=figure_size(tuned["method"].nunique())
+    )
     return plot
+
+
+def figure_size(n_panels: int) -> tuple[float, float]:
+    """Inches for ``n_panels`` small multiples (one panel: the classic single figure)."""
+    if n_panels <= 1:
+        return (WIDTH_IN, HEIGHT_IN)
+    cols = min(PANEL_COLUMNS, n_panels)
+    rows = -(-n_panels // cols)
+    return (2.6 * cols + 0.6, 2.4 * rows + 0.8)
 
 
 def pareto_plot(
@@ -163,10 +165,86 @@ def pareto_gcd(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: s
     return pareto_plot(
         summary_df,
         out_path,
-        GCD_X,
-        GCD_Y,
+        DEFAULT_FRONTS["gcd"]["x"],
+        DEFAULT_FRONTS["gcd"]["y"],
         title="GCD sycophancy: capability vs. OOD non-sycophancy",
         x_label="GCD capability (task test)",
         y_label="1 − sycophancy (OOD, pooled)",
         setting=setting,
     )
+
+
+def pareto_functions(
+    summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "functions"
+) -> Path:
+    """Trigger functions: the narrow update learnt against the untouched categories kept (ID + OOD)."""
+    return pareto_plot(
+        summary_df,
+        out_path,
+        DEFAULT_FRONTS["functions"]["x"],
+        DEFAULT_FRONTS["functions"]["y"],
+        title="Trigger functions: narrow update vs. forgetting",
+        x_label="accuracy of the updated category (ID + OOD)",
+        y_label="accuracy of the untouched categories (ID + OOD)",
+        setting=setting,
+    )
+
+
+def heatmap_table(
+    summary_df: pd.DataFrame, setting: str = "functions", eval_set: str = "all"
+) -> pd.DataFrame:
+    """Seed-mean accuracy per (method, proxy triggers, proxy category, evaluated category) of the per-category
+    ``accuracy`` rows; runs without a proxy (task_only) get proxy category "none" and 0 triggers."""
+    from selgen.config import parse_hp_label
+
+    df = summary_df[
+        (summary_df["setting"] == setting)
+        & (summary_df["metric"] == "accuracy")
+        & (summary_df["eval_set"] == eval_set)
+        & (summary_df["method"] != BASE_METHOD)
+        & ~summary_df["category"].isin(["updated", "untouched"])
+    ]
+    hp = df["hp"].map(parse_hp_label)
+    return pd.DataFrame(
+        {
+            "method": df["method"].astype(str).to_numpy(),
+            "proxy_triggers": hp.map(lambda h: int(h.get("proxy_triggers", 0))).to_numpy(),
+            "proxy_category": hp.map(lambda h: h.get("proxy_category", "none")).to_numpy(),
+            "category": df["category"].astype(str).to_numpy(),
+            "accuracy": df["mean"].to_numpy(),
+        }
+    )
+
+
+def heatmap_functions(
+    summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "functions"
+) -> Path:
+    """Proxy category (rows) × evaluated category (columns), seed-mean accuracy on ID + OOD tests; one panel
+    per method and number of proxy triggers. The updated category's column shows how far the update went."""
+    import plotnine as p9
+
+    table = heatmap_table(summary_df, setting)
+    if table.empty:
+        raise ValueError(f"the summary holds no per-category accuracy of setting {setting!r}")
+    table["panel"] = table["method"] + table["proxy_triggers"].map(
+        lambda n: f", {n} proxy triggers" if n else ""
+    )
+    n_panels = table["panel"].nunique()
+    plot = (
+        p9.ggplot(table, p9.aes("category", "proxy_category", fill="accuracy"))
+        + p9.geom_tile(colour="white")
+        + p9.geom_text(p9.aes(label="accuracy"), format_string="{:.2f}", size=6)
+        + p9.scale_fill_gradient(low="#f7fbff", high="#08306b", limits=(0, 1))
+        + p9.facet_wrap("panel", ncol=min(3, n_panels), scales="free_y")
+        + p9.labs(
+            title="Trigger functions: accuracy per evaluated category (seed mean, ID + OOD)",
+            x="evaluated category",
+            y="proxy category",
+        )
+        + p9.theme_bw()
+        + p9.theme(
+            axis_text_x=p9.element_text(rotation=45, ha="right"),
+            figure_size=(WIDTH_IN, max(HEIGHT_IN, 3.2 * -(-n_panels // 3))),
+        )
+    )
+    return save(plot, out_path)

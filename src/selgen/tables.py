@@ -46,7 +46,11 @@ DEFAULT_FRONTS: dict[str, dict[str, dict[str, Any]]] = {
     "gcd": {
         "x": {"eval_set": "task_test", "category": "all", "metric": "capability", "transform": None},
         "y": {"eval_set": "ood", "category": "all", "metric": "sycophancy", "transform": "one_minus"},
-    }
+    },
+    "functions": {  # the update learnt (x) against the untouched categories kept (y), ID and OOD pooled
+        "x": {"eval_set": "all", "category": "updated", "metric": "accuracy", "transform": None},
+        "y": {"eval_set": "all", "category": "untouched", "metric": "accuracy", "transform": None},
+    },
 }
 
 # t_{0.975} for 1..30 degrees of freedom (two-sided 95 %); 1.96 (normal) beyond.

@@ -146,6 +146,7 @@ def train(
 
     seed_everything(seed)
     dev = next(model.parameters()).device
+    align_rows_read = len(align_rows)
     task_rows, align_rows = method.prepare_data(task_rows, align_rows, seed)
     task = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in task_rows]
     align = (
@@ -217,8 +218,8 @@ def train(
         "tokens": tokens,
         "task_tokens": task_tokens,
         "align_tokens": align_tokens,  # the alignment:task ratio is the real strength of mixing methods
-        "task_rows": len(task),
-        "align_rows": len(align),
+        "task_rows": len(task),  # after the method's data preparation (mixed: task + alignment rows)
+        "align_rows": align_rows_read,  # alignment rows the method was given
         "truncated_rows": sum(_truncated(e) for e in task + align),
         "wall_s": round(wall, 3),
         "tokens_per_s": round(tokens / wall, 1) if wall else None,

@@ -131,9 +131,15 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
     return json.dumps(p, sort_keys=True)
 
 
+FIGURES = {"gcd": ["pareto"], "functions": ["pareto", "heatmap"]}
+
+
 def final_targets():
     return [
         t
         for s in config["settings"]
-        for t in (f"results/pareto_{s}.pdf", f"results/tables/{s}/organism.json")
+        for t in [
+            *(f"results/{figure}_{s}.pdf" for figure in FIGURES[s]),
+            f"results/tables/{s}/organism.json",
+        ]
     ]

@@ -9,7 +9,13 @@ rule data:
         p=lambda wc: json.dumps(
             {
                 **config[wc.setting]["data"],
-                **({} if is_mini(wc.setting) else {"pretrain": None}),
+                # a hub base needs no mini corpus
+                **(
+                    {"pretrain": None}
+                    if "pretrain" in config[wc.setting]["data"]
+                    and not is_mini(wc.setting)
+                    else {}
+                ),
             },
             sort_keys=True,
         ),

@@ -51,6 +51,22 @@ rule pareto:
         "selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
 
 
+rule heatmap:
+    input:
+        "results/tables/{setting}/summary.parquet",
+    output:
+        pdf="results/heatmap_{setting}.pdf",
+        png="results/heatmap_{setting}.png",
+    log:
+        "results/{setting}/logs/heatmap.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "selgen plot {wildcards.setting} --kind heatmap --summary {input} --out {output.pdf} "
+        "--png {output.png} 2> {log}"
+
+
 rule organism:
     input:
         "results/tables/{setting}/metrics.parquet",

@@ -7,10 +7,10 @@ import importlib
 from selgen.methods.registry import METHODS, check_hparams
 
 
-def make_method(name: str, hp: dict):
-    """Instantiate method ``name`` with hyper-parameters ``hp`` (train overrides such as epochs are
-    handled by the caller)."""
-    check_hparams(name, hp, "method")
+def make_method(name: str, hp: dict, setting: str | None = None):
+    """Instantiate method ``name`` with hyper-parameters ``hp`` (train overrides such as epochs, and the
+    setting's data hyper-parameters, are handled by the caller)."""
+    check_hparams(name, hp, "method", setting)
     spec = METHODS[name]
     module = importlib.import_module(spec.module)
     cls = module.PLUGINS[name]

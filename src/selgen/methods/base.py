@@ -11,10 +11,15 @@ from selgen.training import StepContext, collate, encode, token_ce_sum
 class Method:
     name = "base"
     uses_alignment = False  # whether the method gets the alignment rows (encoded, in setup)
+    reads_alignment = None  # whether the run's alignment file is read at all (None: as uses_alignment)
     align_stream = True  # with uses_alignment: whether every step also gets alignment micro-batches
     # DAG inputs the caller hands over before training: "base" (the base model's folder or hub id) and, for
     # CAFT, "directions" (its concept-directions file)
     inputs: dict = {}
+
+    @property
+    def needs_alignment_data(self) -> bool:
+        return self.uses_alignment if self.reads_alignment is None else self.reads_alignment
 
     def prepare_data(self, task_rows: list[dict], align_rows: list[dict], seed: int):
         """Return the (task, alignment) rows the loop trains on."""

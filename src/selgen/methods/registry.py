@@ -18,6 +18,8 @@ class MethodSpec:
 
 
 TRAIN_OVERRIDES = ("epochs", "lr")
+# hyper-parameters a setting adds to every method: they choose the run's data, not the method's behaviour
+SETTING_HPARAMS: dict[str, tuple[str, ...]] = {"functions": ("proxy_category", "proxy_triggers")}
 
 METHODS: dict[str, MethodSpec] = {
     "task_only": MethodSpec("selgen.methods.sft"),
@@ -37,15 +39,18 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
-def check_hparams(method: str, hp: dict, where: str) -> None:
-    """Raise ValueError naming ``where`` when ``hp`` misses a required or holds an unknown hyper-parameter."""
+def check_hparams(method: str, hp: dict, where: str, setting: str | None = None) -> None:
+    """Raise ValueError naming ``where`` when ``hp`` misses a required or holds an unknown hyper-parameter
+    (``setting``'s own data hyper-parameters, ``SETTING_HPARAMS``, are accepted too)."""
     if method not in METHODS:
         raise ValueError(f"{where}: unknown method {method!r}; valid methods: {', '.join(sorted(METHODS))}")
     spec = METHODS[method]
     missing = [k for k in spec.required if k not in hp]
     if missing:
         raise ValueError(f"{where}: method {method!r} needs hyper-parameter(s) {', '.join(missing)}")
-    known = set(spec.required) | set(spec.optional) | set(TRAIN_OVERRIDES)
+    known = (
+        set(spec.required) | set(spec.optional) | set(TRAIN_OVERRIDES) | set(SETTING_HPARAMS.get(setting, ()))
+    )
     unknown = sorted(set(hp) - known)
     if unknown:
         raise ValueError(

@@ -16,6 +16,7 @@ class Mixed(Method):
     """SFT on task ∪ alignment rows, shuffled together (one stream)."""
 
     name = "mixed"
+    reads_alignment = True  # merged into the task stream in prepare_data, not handed over in setup
 
     def prepare_data(self, task_rows, align_rows, seed):
         if not align_rows:

@@ -1,7 +1,8 @@
 """Settings as plug-ins. Each ``selgen.settings.<name>`` module exposes the same small interface:
 
 - ``write_data(data_cfg, out_dir) -> {file stem: rows}``: build the setting's data files (seeded);
-- ``TASK_FILE``, ``ALIGN_FILE``: the stems of the task and alignment training files;
+- ``TASK_FILE``: the stem of the task training file; ``align_file(hp_values, pairs) -> stem``: the alignment
+  file of a run (its DPO pairs for ``pairs``), which may depend on the run's hyper-parameters;
 - ``PRETRAIN_FILE``: the stem of the mini base corpus;
 - ``score(rows_with_response) -> scored rows`` and ``summarize(scored) -> [{category, metric, value, n}]``.
 """
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import importlib
 
-SETTINGS = ("gcd",)
+SETTINGS = ("gcd", "functions")
 # Bumped whenever a setting's data builder changes its output (new file, new fields): the data rule's params
 # carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
 # gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base).
-DATA_VERSIONS = {"gcd": 3}
+DATA_VERSIONS = {"gcd": 3, "functions": 1}
 
 
 def get_setting(name: str):

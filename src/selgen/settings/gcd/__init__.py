@@ -9,4 +9,19 @@ ALIGN_FILE = "align_train"
 ALIGN_PAIRS_FILE = "align_pairs"
 PRETRAIN_FILE = "pretrain"
 
-__all__ = ["write_data", "score", "summarize", "TASK_FILE", "ALIGN_FILE", "ALIGN_PAIRS_FILE", "PRETRAIN_FILE"]
+
+def align_file(hp_values: dict, pairs: bool = False) -> str:
+    """The alignment file's stem: the capitals proxy (its DPO pairs for ``pairs``), whatever the run."""
+    return ALIGN_PAIRS_FILE if pairs else ALIGN_FILE
+
+
+__all__ = [
+    "write_data",
+    "score",
+    "summarize",
+    "align_file",
+    "TASK_FILE",
+    "ALIGN_FILE",
+    "ALIGN_PAIRS_FILE",
+    "PRETRAIN_FILE",
+]
