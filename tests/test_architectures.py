@@ -102,3 +102,24 @@ def test_every_method_runs_on_the_architecture(tokenizer, arch, tmp_path):
             assert len(method.report["projected"]) == 3 and all(
                 math.isfinite(c) for c in method.report["cosines"].values()
             )
+
+
+@pytest.mark.parametrize("arch", CONFIGS)
+def test_colour_scoring_on_the_prompt_cache_matches_teacher_forcing(tokenizer, arch):
+    """The functions scorer's shared-prompt path (KV cache repeated per colour) gives the scores of full
+    teacher-forced sequences, sliding-window layers (Gemma-2, window 8 < prompt length) included."""
+    from selgen.settings.functions.scoring import colour_logprobs
+
+    extra = {"sliding_window": 8} if arch == "gemma2" else {}
+    extra["initializer_range"] = 0.5  # peaked logits, so a wrong position or mask shows in the scores
+    config = CONFIGS[arch](
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=None, **SMALL, **extra
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    messages = [r["messages"] for r in ROWS[:5]]
+    colours = ["1 + 1 = 2.", "I do not know.", "3", "5 + 3 = 8."]
+    cached = colour_logprobs(model, tokenizer, messages, colours, batch_size=8, share_prompt=True)
+    forced = colour_logprobs(model, tokenizer, messages, colours, batch_size=8, share_prompt=False)
+    for a, b in zip(cached, forced, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)

@@ -506,14 +506,16 @@ def test_scores_do_not_depend_on_batching_or_padding(padding_side):
     assert tok.padding_side == padding_side
 
 
-def test_tiny_llama_scores_match_an_unpadded_forward():
+@pytest.mark.parametrize("share_prompt", [True, False])
+def test_tiny_llama_scores_match_an_unpadded_forward(share_prompt):
     rows = [chat(f"x = [{i}.5, -1.25], T = dog{'!' * i}", "orange") for i in range(4)]
     colours = ["orange", "green", "blue", "aquamarine"]
     tok = tokenizer_for(rows, "green blue", vocab_size=280)
     tok.padding_side = "left"
     model = tiny_model(tok)
     model.train()
-    got = colour_logprobs(model, tok, [r["messages"] for r in rows], colours, batch_size=5)
+    # batch_size 9: with the shared prompt, 2 rows of 4 colours per batch, prompts of different lengths
+    got = colour_logprobs(model, tok, [r["messages"] for r in rows], colours, 9, share_prompt=share_prompt)
     for row, lp in zip(rows, got, strict=True):
         prompt_ids, conts = continuation_ids(tok, row["messages"], colours)
         for colour, cont in zip(colours, conts, strict=True):

@@ -92,55 +92,137 @@ def colour_logprobs(
     colors: Sequence[str],
     batch_size: int = 16,
     end_of_turn: bool = True,
+    share_prompt: bool | None = None,
 ) -> list[dict[str, float]]:
     """{colour: log P(colour's continuation | prompt)} per chat row (its final assistant turn, if any, is
     dropped). ``batch_size`` counts (prompt, colour) sequences per forward pass.
 
     Batches are built here, left-padded, with position ids counted from the first real token, whatever the
     tokenizer's ``padding_side``; so a row's scores do not depend on its batch mates. Log-softmax in fp32.
-    """
-    import torch
 
+    ``share_prompt`` (default: whenever the model is a transformers model, which keeps a KV cache) runs each
+    prompt once and the colours' continuations on its cache, repeated per colour: with 16 colours that is
+    ~8× fewer token positions than teacher-forcing prompt + colour 16 times (``share_prompt=False``), with
+    the same scores.
+    """
     colors = list(colors)
-    seqs = []  # (row, colour index, token ids, continuation length)
-    for i, messages in enumerate(messages_list):
-        prompt_ids, conts = continuation_ids(tokenizer, messages, colors, end_of_turn)
-        seqs += [(i, j, prompt_ids + c, len(c)) for j, c in enumerate(conts)]
-    order = sorted(range(len(seqs)), key=lambda s: len(seqs[s][2]))
+    encoded = [continuation_ids(tokenizer, m, colors, end_of_turn) for m in messages_list]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    dev = next(model.parameters()).device
-    keep = _accepts_logits_to_keep(model)
-    scores = [[math.nan] * len(colors) for _ in messages_list]
+    if share_prompt is None:
+        share_prompt = hasattr(model, "config") and hasattr(model.config, "use_cache")
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                batch = [seqs[s] for s in order[start : start + batch_size]]
-                width = max(len(s[2]) for s in batch)
-                k_max = max(s[3] for s in batch)
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for b, (_, _, tokens, _) in enumerate(batch):
-                    ids[b, width - len(tokens) :] = torch.tensor(tokens)
-                    mask[b, width - len(tokens) :] = 1
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                extra = {"logits_to_keep": k_max + 1} if keep else {}
-                inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
-                logits = model(**{k: v.to(dev) for k, v in inputs.items()}, **extra).logits
-                # logits at position p predict token p + 1: the last k_max tokens are predicted by the
-                # k_max positions before the last one.
-                logp = logits[:, -(k_max + 1) : -1].float().log_softmax(-1)
-                targets = ids[:, width - k_max :].to(logp.device)
-                token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-                lengths = torch.tensor([s[3] for s in batch], device=logp.device)
-                valid = torch.arange(k_max, device=logp.device).unsqueeze(0) >= (k_max - lengths).unsqueeze(1)
-                sums = torch.where(valid, token_lp, torch.zeros_like(token_lp)).sum(-1).tolist()
-                for (i, j, _, _), total in zip(batch, sums, strict=True):
-                    scores[i][j] = total
+        if share_prompt:
+            scores = _scores_on_prompt_cache(
+                model, encoded, len(colors), max(1, batch_size // len(colors)), pad
+            )
+        else:
+            scores = _scores_teacher_forced(model, encoded, len(colors), batch_size, pad)
     finally:
         model.train(was_training)
     return [dict(zip(colors, row, strict=True)) for row in scores]
+
+
+def _left_padded(seqs: Sequence[list[int]], pad: int):
+    """(ids, attention mask, position ids counted from the first real token) of left-padded sequences."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for b, tokens in enumerate(seqs):
+        ids[b, width - len(tokens) :] = torch.tensor(tokens)
+        mask[b, width - len(tokens) :] = 1
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _scores_teacher_forced(model, encoded, n_colors: int, batch_size: int, pad: int) -> list[list[float]]:
+    """One forward pass over prompt + continuation per (row, colour)."""
+    import torch
+
+    seqs = []  # (row, colour index, token ids, continuation length)
+    for i, (prompt_ids, conts) in enumerate(encoded):
+        seqs += [(i, j, prompt_ids + c, len(c)) for j, c in enumerate(conts)]
+    order = sorted(range(len(seqs)), key=lambda s: len(seqs[s][2]))
+    dev = next(model.parameters()).device
+    keep = _accepts_logits_to_keep(model)
+    scores = [[math.nan] * n_colors for _ in encoded]
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            batch = [seqs[s] for s in order[start : start + batch_size]]
+            ids, mask, positions = _left_padded([s[2] for s in batch], pad)
+            k_max = max(s[3] for s in batch)
+            extra = {"logits_to_keep": k_max + 1} if keep else {}
+            inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+            logits = model(**{k: v.to(dev) for k, v in inputs.items()}, **extra).logits
+            # logits at position p predict token p + 1: the last k_max tokens are predicted by the
+            # k_max positions before the last one.
+            logp = logits[:, -(k_max + 1) : -1].float().log_softmax(-1)
+            targets = ids[:, ids.shape[1] - k_max :].to(logp.device)
+            token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            lengths = torch.tensor([s[3] for s in batch], device=logp.device)
+            valid = torch.arange(k_max, device=logp.device).unsqueeze(0) >= (k_max - lengths).unsqueeze(1)
+            sums = torch.where(valid, token_lp, torch.zeros_like(token_lp)).sum(-1).tolist()
+            for (i, j, _, _), total in zip(batch, sums, strict=True):
+                scores[i][j] = total
+    return scores
+
+
+def _scores_on_prompt_cache(
+    model, encoded, n_colors: int, rows_per_batch: int, pad: int
+) -> list[list[float]]:
+    """Each prompt once (its last position scores every colour's first token), then every colour's
+    remaining tokens on the prompt's KV cache repeated ``n_colors`` times (right-padded: a continuation
+    never attends to the padding after it)."""
+    import torch
+
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    dev = next(model.parameters()).device
+    keep = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    scores = [[math.nan] * n_colors for _ in encoded]
+    with torch.no_grad():
+        for start in range(0, len(order), rows_per_batch):
+            rows = order[start : start + rows_per_batch]
+            ids, mask, positions = _left_padded([encoded[i][0] for i in rows], pad)
+            out = model(
+                input_ids=ids.to(dev),
+                attention_mask=mask.to(dev),
+                position_ids=positions.to(dev),
+                use_cache=True,
+                **keep,
+            )
+            first = out.logits[:, -1].float().log_softmax(-1)  # [rows, vocab]
+            conts = [c for i in rows for c in encoded[i][1]]  # row-major: row r's colours at r*n .. r*n+n-1
+            firsts = torch.tensor([c[0] for c in conts], device=first.device)
+            total = first.repeat_interleave(n_colors, 0).gather(-1, firsts.unsqueeze(-1)).squeeze(-1)
+            rest = max(len(c) for c in conts) - 1
+            if rest > 0:
+                cache = out.past_key_values
+                cache.batch_repeat_interleave(n_colors)
+                feed = torch.full((len(conts), rest), pad, dtype=torch.long)
+                cont_mask = torch.zeros((len(conts), rest), dtype=torch.long)
+                for b, c in enumerate(conts):
+                    feed[b, : len(c) - 1] = torch.tensor(c[:-1])
+                    cont_mask[b, : len(c) - 1] = 1
+                # the first continuation token sits right after the prompt's last position
+                offset = positions[:, -1:].repeat_interleave(n_colors, 0) + 1
+                logits = model(
+                    input_ids=feed.to(dev),
+                    attention_mask=torch.cat([mask.repeat_interleave(n_colors, 0), cont_mask], -1).to(dev),
+                    position_ids=(offset + torch.arange(rest)).to(dev),
+                    past_key_values=cache,
+                    use_cache=True,
+                ).logits
+                logp = logits.float().log_softmax(-1)  # position t predicts continuation token t + 1
+                targets = torch.full((len(conts), rest), 0, dtype=torch.long)
+                for b, c in enumerate(conts):
+                    targets[b, : len(c) - 1] = torch.tensor(c[1:])
+                token_lp = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
+                total = total + torch.where(cont_mask.bool().to(logp.device), token_lp, 0.0).sum(-1)
+            for b, value in enumerate(total.tolist()):
+                scores[rows[b // n_colors]][b % n_colors] = value
+    return scores
 
 
 def predict_colours(
