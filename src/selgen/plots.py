@@ -116,14 +116,15 @@ def pareto_figure(
         if not lines.empty:  # each method's sweep joined in x order
             plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines)
         plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=tuned, size=2.2)
-        swept = tuned[tuned["hp"] != "default"]
-        if not swept.empty:  # name each sweep point by its hyper-parameters
-            plot += p9.geom_text(
+        swept = tuned[tuned["hp"] != "default"].assign(hp=lambda d: d["hp"].map(short_hp))
+        for right_edge, part in swept.groupby(swept["x"] > 0.75):  # name each sweep point by its hp
+            plot += p9.geom_text(  # labels near the right edge end at their point, so they stay inside
                 p9.aes("x", "y", label="hp", colour="method"),
-                data=swept,
+                data=part,
                 size=6,
                 nudge_y=0.03,
                 va="bottom",
+                ha="right" if right_edge else "center",
             )
         plot += p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, tuned["method"].nunique()))
     # proportions: the panel is [0, 1]; an interval reaching past it (3 seeds) is cut at the edge
@@ -132,6 +133,18 @@ def pareto_figure(
         legend_position="none", figure_size=figure_size(tuned["method"].nunique())
     )
     return plot
+
+
+def short_hp(label: str) -> str:
+    """A point label: ``beta=10`` stays; several hyper-parameters show their values only
+    (``proxy_category=foods,proxy_triggers=5`` → ``foods·5``)."""
+    from selgen.config import parse_hp_label
+
+    try:
+        hp = parse_hp_label(label)
+    except ValueError:  # not a key=value label
+        return label
+    return label if len(hp) <= 1 else "·".join(hp.values())
 
 
 def figure_size(n_panels: int) -> tuple[float, float]:
@@ -183,9 +196,9 @@ def pareto_functions(
         out_path,
         DEFAULT_FRONTS["functions"]["x"],
         DEFAULT_FRONTS["functions"]["y"],
-        title="Trigger functions: narrow update vs. forgetting",
-        x_label="accuracy of the updated category (ID + OOD)",
-        y_label="accuracy of the untouched categories (ID + OOD)",
+        title="Trigger functions: update vs. forgetting (ID + OOD)",
+        x_label="updated category's accuracy",
+        y_label="untouched categories' accuracy",
         setting=setting,
     )
 
@@ -229,22 +242,26 @@ def heatmap_functions(
     table["panel"] = table["method"] + table["proxy_triggers"].map(
         lambda n: f", {n} proxy triggers" if n else ""
     )
+    table["percent"] = (100 * table["accuracy"]).round().astype(int)
+    table["ink"] = table["accuracy"] > 0.6  # white numbers on dark tiles
     n_panels = table["panel"].nunique()
+    cols = min(2, n_panels)
     plot = (
         p9.ggplot(table, p9.aes("category", "proxy_category", fill="accuracy"))
         + p9.geom_tile(colour="white")
-        + p9.geom_text(p9.aes(label="accuracy"), format_string="{:.2f}", size=6)
+        + p9.geom_text(p9.aes(label="percent", colour="ink"), size=7, show_legend=False)
+        + p9.scale_colour_manual(values={False: "black", True: "white"})
         + p9.scale_fill_gradient(low="#f7fbff", high="#08306b", limits=(0, 1))
-        + p9.facet_wrap("panel", ncol=min(3, n_panels), scales="free_y")
+        + p9.facet_wrap("panel", ncol=cols, scales="free_y")
         + p9.labs(
-            title="Trigger functions: accuracy per evaluated category (seed mean, ID + OOD)",
+            title="Trigger functions: accuracy (%) per evaluated category\n(seed mean, ID + OOD tests)",
             x="evaluated category",
             y="proxy category",
         )
         + p9.theme_bw()
         + p9.theme(
             axis_text_x=p9.element_text(rotation=45, ha="right"),
-            figure_size=(WIDTH_IN, max(HEIGHT_IN, 3.2 * -(-n_panels // 3))),
+            figure_size=(4.2 * cols + 1.2, 3.8 * -(-n_panels // cols) + 0.8),
         )
     )
     return save(plot, out_path)
