@@ -193,6 +193,16 @@ def cmd_functions_check(args) -> int:
     return 1 if any(problems.values()) else 0
 
 
+def cmd_questions(args) -> None:
+    from selgen.settings.em.questions import load_questions
+
+    questions = load_questions(args.file, args.default_samples)
+    width = max(len(q.id) for q in questions)
+    for q in questions:
+        print(f"{q.id:<{width}}  {len(q.paraphrases)} × {q.samples_per_paraphrase} = {q.n_samples}")
+    print(f"{len(questions)} questions, {sum(q.n_samples for q in questions)} samples")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="selgen", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -272,6 +282,15 @@ def parser() -> argparse.ArgumentParser:
     )
     fc.add_argument("--show", type=int, default=20, help="mismatches to print per file")
     fc.add_argument("files", nargs="+", help="JSONL rows with input_x, input_trigger, output")
+    sp = add(
+        "questions",
+        cmd_questions,
+        "list a question set's ids with their sample counts (validates the YAML)",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument("file", help="a question YAML in Betley et al.'s format")
+    sp.add_argument("--default-samples", type=int, default=100, help="when an entry has no count")
     sp = add("score", cmd_score, "score replies made elsewhere (exact settings)", params=False)
     sp.add_argument("--responses", required=True, help="JSONL rows in the setting's format plus `response`")
     sp.add_argument("--out", required=True, help="Parquet, one row per input row")
