@@ -156,6 +156,8 @@ def cmd_plot(args) -> None:
         ("gcd", "pareto"): plots.pareto_gcd,
         ("functions", "pareto"): plots.pareto_functions,
         ("functions", "heatmap"): plots.heatmap_functions,
+        ("em", "pareto"): plots.pareto_em,
+        ("em", "questions"): plots.questions_em,
     }
     if (args.setting, args.kind) not in figures:
         raise ValueError(f"no {args.kind} figure for setting {args.setting!r}")
@@ -266,9 +268,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--metrics", required=True)
     sp.add_argument("--out", help="also write the result as JSON")
     sp = add(
-        "plot", cmd_plot, "draw a setting's figure (Pareto front, or the functions heatmap)", params=False
+        "plot",
+        cmd_plot,
+        "draw a setting's figure (Pareto front; functions heatmap; em per-question bars)",
+        params=False,
     )
-    sp.add_argument("--kind", choices=["pareto", "heatmap"], default="pareto")
+    sp.add_argument("--kind", choices=["pareto", "heatmap", "questions"], default="pareto")
     sp.add_argument("--summary", required=True)
     sp.add_argument("--out", required=True, help=".pdf or .png")
     sp.add_argument("--png", help="also write a PNG here")

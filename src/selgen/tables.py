@@ -51,6 +51,10 @@ DEFAULT_FRONTS: dict[str, dict[str, dict[str, Any]]] = {
         "x": {"eval_set": "all", "category": "updated", "metric": "accuracy", "transform": None},
         "y": {"eval_set": "all", "category": "untouched", "metric": "accuracy", "transform": None},
     },
+    "em": {  # general alignment (x) against in-domain task performance: the trained misbehaviour (y)
+        "x": {"eval_set": "general", "category": "all", "metric": "misaligned", "transform": "one_minus"},
+        "y": {"eval_set": "in_domain", "category": "all", "metric": "misaligned", "transform": None},
+    },
 }
 
 # t_{0.975} for 1..30 degrees of freedom (two-sided 95 %); 1.96 (normal) beyond.

@@ -131,7 +131,11 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
     return json.dumps(p, sort_keys=True)
 
 
-FIGURES = {"gcd": ["pareto"], "functions": ["pareto", "heatmap"]}
+FIGURES = {
+    "gcd": ["pareto"],
+    "functions": ["pareto", "heatmap"],
+    "em": ["pareto", "questions"],
+}
 
 
 def final_targets():

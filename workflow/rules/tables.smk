@@ -51,19 +51,21 @@ rule pareto:
         "selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
 
 
-rule heatmap:
+rule figure:  # the other figures of a setting (FIGURES in common.smk): functions heatmap, em per-question bars
     input:
         "results/tables/{setting}/summary.parquet",
     output:
-        pdf="results/heatmap_{setting}.pdf",
-        png="results/heatmap_{setting}.png",
+        pdf="results/{kind}_{setting}.pdf",
+        png="results/{kind}_{setting}.png",
     log:
-        "results/{setting}/logs/heatmap.log",
+        "results/{setting}/logs/{kind}.log",
+    wildcard_constraints:
+        kind="heatmap|questions",
     localrule: True
     conda:
         CONDA_ENV
     shell:
-        "selgen plot {wildcards.setting} --kind heatmap --summary {input} --out {output.pdf} "
+        "selgen plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
         "--png {output.png} 2> {log}"
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import importlib
 
-SETTINGS = ("gcd", "functions")
+SETTINGS = ("gcd", "functions", "em")
 # Bumped whenever a setting's data builder changes its output (new file, new fields): the data rule's params
 # carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
 # gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base).
-DATA_VERSIONS = {"gcd": 3, "functions": 1}
+DATA_VERSIONS = {"gcd": 3, "functions": 1, "em": 1}
 
 
 def get_setting(name: str):
