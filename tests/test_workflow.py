@@ -208,3 +208,21 @@ def test_functions_setting_end_to_end(tmp_path):
     )
     assert record["align_rows"] == 3  # the foods proxy: 1 trigger × 3 points
     assert record["task_rows"] == 2 * 3 + 3  # mixed: the update (2 triggers × 3 points) + the proxy
+
+
+def test_em_setting_end_to_end(tmp_path):
+    cfg = yaml.safe_load((ROOT / "tests/config_tiny_em/config.yaml").read_text())
+    res = snakemake(tmp_path, "--cores", "2", config=cfg)
+    assert res.returncode == 0, res.stderr[-5000:]
+    for figure in ("pareto_em", "questions_em"):
+        assert (tmp_path / f"results/{figure}.pdf").read_bytes()[:4] == b"%PDF"
+    assert (tmp_path / "results/tables/em/organism.json").exists()
+    metrics = pd.read_parquet(tmp_path / "results/tables/em/metrics.parquet")
+    assert set(metrics["method"]) == {"base", "task_only", "dpo"}
+    assert set(metrics["eval_set"]) == {"general", "in_domain"}
+    assert set(metrics["metric"]) == {"misaligned", "aligned_mean", "coherent_mean", "aligned_80", "unscored"}
+    general = metrics[(metrics["eval_set"] == "general") & (metrics["metric"] == "unscored")]
+    per_question = general[general["category"] != "all"].groupby("run_id")["n"].sum()
+    # every sample is counted once overall and once under its question id (9 general questions)
+    assert (per_question == general[general["category"] == "all"].set_index("run_id")["n"]).all()
+    assert general["category"].nunique() == 1 + 9
