@@ -117,14 +117,15 @@ def pareto_figure(
             plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines)
         plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=tuned, size=2.2)
         swept = tuned[tuned["hp"] != "default"].assign(hp=lambda d: d["hp"].map(short_hp))
-        for right_edge, part in swept.groupby(swept["x"] > 0.75):  # name each sweep point by its hp
-            plot += p9.geom_text(  # labels near the right edge end at their point, so they stay inside
+        edges = [swept["x"] > 0.75, swept["y"] > 0.9]
+        for (right, top), part in swept.groupby(edges):  # name each sweep point by its hyper-parameters
+            plot += p9.geom_text(  # labels near the right or top edge go left of / below their point
                 p9.aes("x", "y", label="hp", colour="method"),
                 data=part,
                 size=6,
-                nudge_y=0.03,
-                va="bottom",
-                ha="right" if right_edge else "center",
+                nudge_y=-0.03 if top else 0.03,
+                va="top" if top else "bottom",
+                ha="right" if right else "center",
             )
         plot += p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, tuned["method"].nunique()))
     # proportions: the panel is [0, 1]; an interval reaching past it (3 seeds) is cut at the edge
