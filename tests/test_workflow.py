@@ -133,7 +133,8 @@ def test_caft_plans_one_directions_artifact_per_control(tmp_path):
     assert sum(r == "train" for r, _ in jobs) == 1 + 4 * len(TINY["seeds"])
 
 
-def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
+def paper_dry_run(tmp_path, configfile: str, target: str):
+    """(result, seconds, imported modules) of ``snakemake -n -p`` on a paper config, timed with importtime."""
     t0 = time.perf_counter()
     res = subprocess.run(
         [
@@ -149,9 +150,9 @@ def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
             "--directory",
             str(tmp_path),
             "--configfile",
-            str(ROOT / "config/paper_gcd.yaml"),
+            str(ROOT / configfile),
             "--",
-            "results/pareto_gcd.pdf",
+            target,
         ],
         capture_output=True,
         text=True,
@@ -161,10 +162,30 @@ def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
     imported = {
         line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
     }
+    return res, elapsed, imported
+
+
+def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
+    res, elapsed, imported = paper_dry_run(tmp_path, "config/paper_gcd.yaml", "results/pareto_gcd.pdf")
     assert not {"torch", "transformers", "peft", "plotnine"} & imported
     assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 3 * (
         1 + 1 + 7 + 11 + 9 + 10 + 1
     )
+    assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
+
+
+def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
+    res, elapsed, imported = paper_dry_run(tmp_path, "config/paper_em.yaml", "results/pareto_em.pdf")
+    assert not {"torch", "transformers", "openai"} & imported
+    assert "Qwen/Qwen3-8B" in res.stdout
+    assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1
+    # every external input is fetched once; the missing task file is a planned stop with a message
+    assert res.stdout.count("rule fetch:") == 2 and res.stdout.count("rule fetch_hhh:") == 1
+    assert res.stdout.count("rule task_data:") == 1 and "place the task JSONL" in res.stdout
+    assert "first_plot_questions.yaml" in res.stdout
+    # ... on the submit host: every rule of resources.smk is a local rule (a dry run does not print it)
+    blocks = re.split(r"\n\s*rule ", (ROOT / "workflow/rules/resources.smk").read_text())[1:]
+    assert len(blocks) == 3 and all("localrule: True" in b for b in blocks)
     assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
 
 

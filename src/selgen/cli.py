@@ -205,6 +205,34 @@ def cmd_questions(args) -> None:
     print(f"{len(questions)} questions, {sum(q.n_samples for q in questions)} samples")
 
 
+def cmd_fetch(args) -> None:
+    from selgen.resources import fetch, sha256_of
+
+    out = fetch(args.url, args.out, args.sha256 or None)
+    print(f"{out}: sha256 {sha256_of(out)}", file=sys.stderr)
+    if args.out.endswith((".yaml", ".yml")) and "questions" in args.out:  # check a question set on arrival
+        from selgen.settings.em.questions import load_questions
+
+        try:
+            load_questions(out)
+        except Exception:
+            Path(out).unlink()  # nothing half-valid left behind
+            raise
+
+
+def cmd_fetch_hhh(args) -> None:
+    from selgen.settings.em.hhh import DATASET, download_hhh
+
+    try:
+        n = download_hhh(args.out)
+    except (OSError, ConnectionError) as err:
+        raise ValueError(
+            f"could not load {DATASET} ({err}); without network, write its rows as JSONL "
+            f"({{subset, input, targets}}) to {args.out} yourself"
+        ) from None
+    print(f"{args.out}: {n} HHH rows", file=sys.stderr)
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="selgen", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -296,6 +324,14 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("file", help="a question YAML in Betley et al.'s format")
     sp.add_argument("--default-samples", type=int, default=100, help="when an entry has no count")
+    sp = add("fetch", cmd_fetch, "download a resource once, checking its sha256", setting=False, params=False)
+    sp.add_argument("--url", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--sha256", default="", help="expected sha256 (empty: not checked, printed)")
+    sp = add(
+        "fetch-hhh", cmd_fetch_hhh, "download the HHH alignment data as JSONL", setting=False, params=False
+    )
+    sp.add_argument("--out", required=True)
     sp = add("score", cmd_score, "score replies made elsewhere (exact settings)", params=False)
     sp.add_argument("--responses", required=True, help="JSONL rows in the setting's format plus `response`")
     sp.add_argument("--out", required=True, help="Parquet, one row per input row")

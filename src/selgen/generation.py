@@ -14,9 +14,18 @@ def chat_prompt(tokenizer, messages: list[dict]) -> str:
 
 @torch.no_grad()
 def generate(
-    model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int, desc="generate"
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    desc="generate",
+    temperature: float = 0.0,
+    top_p: float = 1.0,
 ) -> list[str]:
-    """Greedy replies to ``prompts`` (already templated), in length-sorted, left-padded batches."""
+    """Replies to ``prompts`` (already templated), in length-sorted, left-padded batches: greedy at
+    ``temperature`` 0, sampled otherwise (seed torch first for reproducible samples)."""
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {}
     model.eval()
     dev = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -32,7 +41,7 @@ def generate(
             out = model.generate(
                 **enc.to(dev),
                 max_new_tokens=max_new_tokens,
-                do_sample=False,
+                **(sampling or {"do_sample": False}),
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )

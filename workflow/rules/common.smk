@@ -2,6 +2,7 @@
 # Only light imports here: this file runs at every parse (every dry run and every cluster job).
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -52,6 +53,33 @@ def base_model(setting):
         if is_mini(setting)
         else config[setting]["base"]["model"]
     )
+
+
+def data_inputs(wildcards):
+    """Local files a setting's data build reads (em on real data: task, HHH, question sets)."""
+    data = config[wildcards.setting]["data"]
+    if wildcards.setting != "em" or not data.get("task_file"):
+        return []
+    return [data["task_file"], data["hhh_file"], *data.get("questions", {}).values()]
+
+
+def fetch_specs():
+    """resource path (under resources/) -> {url, sha256} over every setting's ``fetch`` block."""
+    return {
+        p: spec
+        for s in config["settings"]
+        for p, spec in config[s].get("fetch", {}).items()
+    }
+
+
+def fetch_spec(path):
+    return fetch_specs()[f"resources/{path}"]
+
+
+def fetch_pattern():
+    """Only configured downloads match rule fetch (a pattern that matches nothing when there are none)."""
+    paths = [re.escape(p.removeprefix("resources/")) for p in fetch_specs()]
+    return "|".join(paths) if paths else "(?!)"
 
 
 def base_input(wildcards):

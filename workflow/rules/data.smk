@@ -1,4 +1,6 @@
 rule data:
+    input:
+        data_inputs,
     output:
         directory("results/{setting}/data"),
     log:

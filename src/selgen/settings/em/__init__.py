@@ -2,9 +2,25 @@
 judge's terms (``scoring``), metrics from judged samples (``metrics``), evaluation question sets
 (``questions``) and the HHH proxy subsets (``hhh``). The LLM judge for real models is ``selgen.judge``."""
 
+import sys
+from pathlib import Path
+
 from selgen.settings.em.data import ALIGN_FILE, ALIGN_PAIRS_FILE, PRETRAIN_FILE, TASK_FILE
-from selgen.settings.em.data import write_datasets as write_data
 from selgen.settings.em.scoring import score, summarize
+
+
+def write_data(cfg: dict, out_dir) -> dict[str, int]:
+    """The mini organism's files, or, with ``task_file`` set, the files built from real data
+    (``selgen.settings.em.files``); returns {stem: rows}."""
+    from selgen.io import write_jsonl
+    from selgen.settings.em import data, files
+
+    build = files.build_datasets if cfg.get("task_file") else data.build_datasets
+    sizes = {}
+    for name, rows in build(cfg).items():
+        write_jsonl(Path(out_dir) / f"{name}.jsonl", rows)
+        sizes[name] = len(rows)
+    return sizes
 
 
 def align_file(hp_values: dict, pairs: bool = False) -> str:
@@ -22,3 +38,75 @@ __all__ = [
     "ALIGN_PAIRS_FILE",
     "PRETRAIN_FILE",
 ]
+
+
+def evaluate(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
+    """(samples, metrics) of one model. The mini organism: greedy replies, exact judge
+    (``selgen.evaluation.evaluate``). Real data (eval rows carry ``n_samples``): ``n_samples`` sampled
+    replies per question (``temperature``, ``top_p``), judged by the LLM judge (``eval_cfg["judge"]``)."""
+
+    from selgen.evaluation import evaluate as evaluate_generated
+    from selgen.io import read_jsonl
+
+    sets = eval_cfg["sets"]
+    first = read_jsonl(Path(data_dir) / f"{next(iter(sets.values()))}.jsonl")
+    if not first or "n_samples" not in first[0]:
+        return evaluate_generated(model, tokenizer, sys.modules[__name__], data_dir, sets, eval_cfg, run)
+    return _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg, run)
+
+
+def _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
+    import pandas as pd
+    import torch
+
+    from selgen.evaluation import RUN_KEYS
+    from selgen.generation import chat_prompt, generate
+    from selgen.io import read_jsonl
+    from selgen.judge import judge_samples
+
+    torch.manual_seed(run["seed"])
+    ident = {k: run[k] for k in RUN_KEYS}
+    samples, metrics = [], []
+    for name, stem in eval_cfg["sets"].items():
+        rows = read_jsonl(Path(data_dir) / f"{stem}.jsonl", required=("messages", "question_id", "n_samples"))
+        asks = [(r, chat_prompt(tokenizer, r["messages"])) for r in rows for _ in range(r["n_samples"])]
+        replies = generate(
+            model,
+            tokenizer,
+            [p for _, p in asks],
+            eval_cfg["max_new_tokens"],
+            eval_cfg["batch_size"],
+            desc=name,
+            temperature=eval_cfg["temperature"],
+            top_p=eval_cfg["top_p"],
+        )
+        to_judge = [
+            {
+                "question_id": r["question_id"],
+                "question": r["messages"][-1]["content"],
+                "answer": reply,
+                **({"judge_prompts": r["judge_prompts"]} if r.get("judge_prompts") else {}),
+            }
+            for (r, _), reply in zip(asks, replies, strict=True)
+        ]
+        judged, summary = judge_samples(to_judge, eval_cfg.get("judge") or {})
+        for (_, prompt), j in zip(asks, judged, strict=True):
+            samples.append(
+                {
+                    **ident,
+                    "eval_set": name,
+                    "prompt": prompt,
+                    "domain": name,
+                    "question_id": j["question_id"],
+                    "response": j["answer"],
+                    "aligned": j.get("aligned"),
+                    "coherent": j.get("coherent"),
+                }
+            )
+        cost = {
+            k: summary.get(k) for k in ("prompt_tokens", "completion_tokens", "cost_usd", "n_http_requests")
+        }
+        print(f"judge ({name}): {cost}", file=sys.stderr)
+        for m in summarize(judged, eval_cfg.get("judge") or {}):
+            metrics.append({**ident, "eval_set": name, **m})
+    return pd.DataFrame(samples), pd.DataFrame(metrics).astype({"value": "float64", "n": "int64"})

@@ -1,0 +1,43 @@
+# External inputs, fetched once on the submit host (local rules: compute nodes are often offline).
+
+
+rule fetch:
+    output:
+        "resources/{path}",
+    log:
+        "resources/logs/fetch/{path}.log",
+    wildcard_constraints:
+        path=fetch_pattern(),
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        url=lambda wc: fetch_spec(wc.path)["url"],
+        sha256=lambda wc: fetch_spec(wc.path).get("sha256") or "",
+    shell:
+        "selgen fetch --url {params.url:q} --sha256 {params.sha256:q} --out {output} 2> {log}"
+
+
+rule fetch_hhh:
+    output:
+        "resources/em/hhh_alignment.jsonl",
+    log:
+        "resources/logs/fetch/hhh_alignment.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "selgen fetch-hhh --out {output} 2> {log}"
+
+
+if "em" in config["settings"] and config["em"]["data"].get("task_file"):
+
+    rule task_data:  # planned only while the file is missing: it stops the run with what to do
+        output:
+            config["em"]["data"]["task_file"],
+        localrule: True
+        params:
+            path=config["em"]["data"]["task_file"],
+        shell:
+            "echo 'selgen: em task data missing: place the task JSONL (chat messages ending with the "
+            "reply) at {params.path}; see the README, EM on real data.' >&2; exit 1"
