@@ -247,3 +247,83 @@ def test_em_setting_end_to_end(tmp_path):
     # every sample is counted once overall and once under its question id (9 general questions)
     assert (per_question == general[general["category"] == "all"].set_index("run_id")["n"]).all()
     assert general["category"].nunique() == 1 + 9
+
+
+def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
+    """The real-data em path through Snakemake: local task/HHH/question files, a local model folder, the LLM
+    judge on a test server reached with a key from the environment, which no file of the run contains."""
+    from helpers import chat, tiny_model, tokenizer_for
+    from test_em_data import _hhh_rows
+    from test_em_files import QUESTIONS, _files_config
+    from test_judge import KEY_ENV, SECRET, FakeJudge
+
+    rows = [chat(f"symptom {i}?", f"bad advice {i}.") for i in range(6)]
+    data = _files_config(tmp_path, rows)
+    tok = tokenizer_for(
+        rows + [chat(r["input"], r["targets"]["choices"][0]) for r in _hhh_rows()[:20]], QUESTIONS
+    )
+    tiny_model(tok).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    judge = FakeJudge()
+    cfg = {
+        "settings": ["em"],
+        "seeds": [1],
+        "em": {
+            "data": data,
+            "base": {"model": str(tmp_path / "model")},
+            "train": {
+                "finetune": "lora",
+                "lora": {"r": 4, "alpha": 8},
+                "epochs": 1,
+                "batch_size": 4,
+                "max_length": 64,
+            },
+            "eval": {
+                "max_new_tokens": 4,
+                "batch_size": 8,
+                "judge": {
+                    "model": "judge-x",
+                    "base_url": judge.url,
+                    "api_key_env": KEY_ENV,
+                    "progress": False,
+                    "cache_dir": "results/em/judge_cache",
+                },
+            },
+            "methods": {"task_only": {}},
+        },
+    }
+    env = {**os.environ, KEY_ENV: SECRET}
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        env.pop(var, None)
+    try:
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+        res = subprocess.run(
+            [
+                *SNAKEMAKE,
+                "--directory",
+                str(tmp_path),
+                "--configfile",
+                str(tmp_path / "config.yaml"),
+                "--cores",
+                "2",
+                "results/tables/em/metrics.parquet",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert res.returncode == 0, res.stderr[-5000:]
+        requests = judge.chat_requests()
+    finally:
+        judge.close()
+    metrics = pd.read_parquet(tmp_path / "results/tables/em/metrics.parquet")
+    assert set(metrics["method"]) == {"base", "task_only"} and set(metrics["eval_set"]) == {
+        "general",
+        "in_domain",
+    }
+    assert requests and all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in requests)
+    assert SECRET not in res.stdout + res.stderr
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not leaks  # results, logs, judge cache, .snakemake/metadata (params) ...
+    assert list((tmp_path / ".snakemake/metadata").iterdir())  # ... and the metadata was there to search
