@@ -318,10 +318,11 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     finally:
         judge.close()
     metrics = pd.read_parquet(tmp_path / "results/tables/em/metrics.parquet")
-    assert set(metrics["method"]) == {"base", "task_only"} and set(metrics["eval_set"]) == {
-        "general",
-        "in_domain",
-    }
+    assert set(metrics["method"]) == {"base", "task_only"}
+    assert set(metrics["eval_set"]) == {"general", "in_domain"}
+    assert not metrics["metric"].str.startswith("judge_").any()  # accounting went to the runs table
+    runs = pd.read_parquet(tmp_path / "results/tables/em/runs.parquet").set_index("method")
+    assert (runs["judge_prompt_tokens"] > 0).all() and (runs["judge_http_requests"] > 0).all()
     assert requests and all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in requests)
     assert SECRET not in res.stdout + res.stderr
     leaks = [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]

@@ -42,6 +42,9 @@ PROVENANCE_COLUMNS = ["config_hash", "git_commit", "versions"]
 VERSION_PACKAGES = ["selgen", "torch", "transformers", "peft", "pandas", "snakemake"]
 
 #: Pareto axes of the summary, per setting: x and y are {eval_set, category, metric, transform}.
+# metrics rows named like this are per-run accounting (e.g. judge_prompt_tokens), summed into `runs` columns
+ACCOUNTING_PREFIX = "judge_"
+
 DEFAULT_FRONTS: dict[str, dict[str, dict[str, Any]]] = {
     "gcd": {
         "x": {"eval_set": "task_test", "category": "all", "metric": "capability", "transform": None},
@@ -237,6 +240,13 @@ def build_tables(
     metrics = _concat([m for _, _, m, _ in by_id.values()], METRIC_COLUMNS)
     if len(metrics):
         metrics["value"] = pd.to_numeric(metrics["value"], errors="coerce").astype("float64")
+        accounting = metrics["metric"].str.startswith(ACCOUNTING_PREFIX)
+        if accounting.any():  # per-run costs (LLM judge tokens, dollars, requests) are run facts: to `runs`
+            per_run = metrics[accounting].pivot_table(
+                index="run_id", columns="metric", values="value", aggfunc=lambda v: v.sum(min_count=1)
+            )
+            runs = runs.merge(per_run, left_on="run_id", right_index=True, how="left")
+            metrics = metrics[~accounting].reset_index(drop=True)
     samples = _harmonise_object_columns(_concat([s for _, _, _, s in by_id.values()], SAMPLE_COLUMNS))
 
     out_dir = Path(out_dir)

@@ -109,4 +109,16 @@ def _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
         print(f"judge ({name}): {cost}", file=sys.stderr)
         for m in summarize(judged, eval_cfg.get("judge") or {}):
             metrics.append({**ident, "eval_set": name, **m})
+        # what this run paid the judge: moved into the runs table by selgen.tables (ACCOUNTING_PREFIX)
+        for key, value in cost.items():
+            metrics.append(
+                {
+                    **ident,
+                    "eval_set": name,
+                    "category": "all",
+                    "metric": f"judge_{key.removeprefix('n_')}",
+                    "value": float("nan") if value is None else float(value),
+                    "n": len(judged),
+                }
+            )
     return pd.DataFrame(samples), pd.DataFrame(metrics).astype({"value": "float64", "n": "int64"})
