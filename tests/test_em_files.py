@@ -5,10 +5,15 @@ judge (the real openai client against the test judge server)."""
 import functools
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import yaml
 from helpers import chat, tiny_model, tokenizer_for
 from test_em_data import _hhh_rows
 from test_judge import KEY_ENV, SECRET, FakeJudge
@@ -61,7 +66,7 @@ def test_fetch_checks_the_hash_and_leaves_nothing_on_failure(files_server, tmp_p
     # the CLI also validates a question set on arrival and removes a malformed one
     (root / "bad.yaml").write_text("- id: a\n")
     cli_out = tmp_path / "res/questions/bad.yaml"
-    assert main(["fetch", "--url", f"{url}/bad.yaml", "--out", str(cli_out)]) == 2
+    assert main(["fetch", "--url", f"{url}/bad.yaml", "--out", str(cli_out), "--validate", "questions"]) == 2
     assert "paraphrases" in capsys.readouterr().err and not cli_out.exists()
 
 
@@ -148,3 +153,55 @@ def test_evaluation_samples_replies_and_asks_the_judge(tmp_path, monkeypatch):
         assert not any(SECRET in p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file())
     finally:
         judge.close()
+
+
+def test_fetch_rule_downloads_checks_and_validates(files_server, tmp_path):
+    """Rule fetch through Snakemake: a pinned file arrives; a wrong hash or a malformed question set fails
+    the job and leaves no output behind."""
+    root, url = files_server
+    (root / "q.yaml").write_text(QUESTIONS)
+    (root / "bad.yaml").write_text("- id: a\n")
+    good = hashlib.sha256(QUESTIONS.encode()).hexdigest()
+    fetches = {
+        "resources/em/q.yaml": {"url": f"{url}/q.yaml", "sha256": good, "validate": "questions"},
+        "resources/em/unpinned.yaml": {"url": f"{url}/q.yaml", "sha256": None, "validate": "questions"},
+        "resources/em/wrong_hash.yaml": {"url": f"{url}/q.yaml", "sha256": "0" * 64},
+        "resources/em/bad.yaml": {"url": f"{url}/bad.yaml", "validate": "questions"},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"settings": ["em"], "em": {"fetch": fetches}}))
+    root_dir = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+    def run(target):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--snakefile",
+                str(root_dir / "Snakefile"),
+                "--directory",
+                str(tmp_path),
+                "--configfile",
+                str(tmp_path / "config.yaml"),
+                "--cores",
+                "1",
+                target,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    for target in ("resources/em/q.yaml", "resources/em/unpinned.yaml"):
+        res = run(target)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert (tmp_path / target).read_text() == QUESTIONS
+    assert good in (tmp_path / "resources/logs/fetch/em/unpinned.yaml.log").read_text()  # the hash to pin
+    for target, why in (
+        ("resources/em/wrong_hash.yaml", "does not match"),
+        ("resources/em/bad.yaml", "paraphrases"),
+    ):
+        res = run(target)
+        assert res.returncode != 0 and not (tmp_path / target).exists()
+        assert why in (tmp_path / f"resources/logs/fetch/{target.removeprefix('resources/')}.log").read_text()

@@ -210,7 +210,7 @@ def cmd_fetch(args) -> None:
 
     out = fetch(args.url, args.out, args.sha256 or None)
     print(f"{out}: sha256 {sha256_of(out)}", file=sys.stderr)
-    if args.out.endswith((".yaml", ".yml")) and "questions" in args.out:  # check a question set on arrival
+    if args.validate == "questions":  # check a question set on arrival
         from selgen.settings.em.questions import load_questions
 
         try:
@@ -328,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--url", required=True)
     sp.add_argument("--out", required=True)
     sp.add_argument("--sha256", default="", help="expected sha256 (empty: not checked, printed)")
+    sp.add_argument(
+        "--validate", choices=["none", "questions"], default="none", help="check the file's format"
+    )
     sp = add(
         "fetch-hhh", cmd_fetch_hhh, "download the HHH alignment data as JSONL", setting=False, params=False
     )

@@ -13,9 +13,15 @@ rule fetch:
         CONDA_ENV
     params:
         url=lambda wc: fetch_spec(wc.path)["url"],
-        sha256=lambda wc: fetch_spec(wc.path).get("sha256") or "",
+        check=lambda wc: (
+            f"--sha256 {fetch_spec(wc.path)['sha256']}"
+            if fetch_spec(wc.path).get("sha256")
+            else ""
+        ),
+        validate=lambda wc: fetch_spec(wc.path).get("validate", "none"),
     shell:
-        "selgen fetch --url {params.url:q} --sha256 {params.sha256:q} --out {output} 2> {log}"
+        "selgen fetch --url {params.url:q} {params.check} --validate {params.validate} "
+        "--out {output} 2> {log}"
 
 
 rule fetch_hhh:
