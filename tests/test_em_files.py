@@ -205,3 +205,12 @@ def test_fetch_rule_downloads_checks_and_validates(files_server, tmp_path):
         res = run(target)
         assert res.returncode != 0 and not (tmp_path / target).exists()
         assert why in (tmp_path / f"resources/logs/fetch/{target.removeprefix('resources/')}.log").read_text()
+
+
+def test_fetch_hhh_without_the_dataset_says_what_to_place_where(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "resources/em/hhh_alignment.jsonl"
+    assert main(["fetch-hhh", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "{subset, input, targets}" in err and not out.exists()

@@ -225,6 +225,11 @@ def cmd_fetch_hhh(args) -> None:
 
     try:
         n = download_hhh(args.out)
+    except ImportError:
+        raise ValueError(
+            f"fetching {DATASET} needs the `datasets` package (pip install -e '.[em]'); or write its rows as "
+            f"JSONL ({{subset, input, targets}}) to {args.out} yourself"
+        ) from None
     except (OSError, ConnectionError) as err:
         raise ValueError(
             f"could not load {DATASET} ({err}); without network, write its rows as JSONL "
