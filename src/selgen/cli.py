@@ -45,7 +45,7 @@ def cmd_train(args) -> None:
     from selgen.io import atomic_dir, read_jsonl, write_json
     from selgen.methods import make_method
     from selgen.models import add_lora, load_model, save_trained
-    from selgen.settings import get_setting
+    from selgen.settings import align_file, get_setting
     from selgen.training import seed_everything, train
 
     p = args.params
@@ -57,7 +57,7 @@ def cmd_train(args) -> None:
     align_rows = []
     if method.needs_alignment_data:
         pairs = getattr(method, "align_source", "rows") == "pairs"
-        align_path = Path(args.data) / f"{setting.align_file(p['hp_values'], pairs)}.jsonl"
+        align_path = Path(args.data) / f"{align_file(setting, p['hp_values'], pairs)}.jsonl"
         required = ("prompt", "chosen", "rejected") if pairs else ("messages",)
         align_rows = read_jsonl(align_path, required=required)
     seed_everything(p["seed"])
@@ -153,17 +153,15 @@ def cmd_plot(args) -> None:
 
     summary = pd.read_parquet(args.summary)
     figures = {
-        ("gcd", "pareto"): plots.pareto_gcd,
-        ("functions", "pareto"): plots.pareto_functions,
+        **{(s, "pareto"): plots.pareto_setting for s in plots.PARETO_LABELS},
         ("functions", "heatmap"): plots.heatmap_functions,
-        ("em", "pareto"): plots.pareto_em,
         ("em", "questions"): plots.questions_em,
     }
     if (args.setting, args.kind) not in figures:
         raise ValueError(f"no {args.kind} figure for setting {args.setting!r}")
     draw = figures[args.setting, args.kind]
     for out in [args.out, *([args.png] if args.png else [])]:
-        draw(summary, out)
+        draw(summary, out, setting=args.setting)
 
 
 def cmd_score(args) -> None:

@@ -86,6 +86,13 @@ def _umask() -> int:
     return mask
 
 
+def write_jsonl_files(files: dict[str, list[dict]], out_dir: str | os.PathLike) -> dict[str, int]:
+    """Write each ``{stem: rows}`` as ``out_dir/<stem>.jsonl`` (atomically); return {stem: row count}."""
+    for stem, rows in files.items():
+        write_jsonl(Path(out_dir) / f"{stem}.jsonl", rows)
+    return {stem: len(rows) for stem, rows in files.items()}
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for row in rows:

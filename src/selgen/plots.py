@@ -174,48 +174,38 @@ def pareto_plot(
     return save(plot, out_path)
 
 
+# title, x label, y label of each setting's Pareto figure (axes: tables.DEFAULT_FRONTS)
+PARETO_LABELS = {
+    "gcd": (
+        "GCD sycophancy: capability vs. OOD non-sycophancy",
+        "GCD capability (task test)",
+        "1 − sycophancy (OOD, pooled)",
+    ),
+    "functions": (
+        "Trigger functions: update vs. forgetting (ID + OOD)",
+        "updated category's accuracy",
+        "untouched categories' accuracy",
+    ),
+    "em": (
+        "Emergent misalignment: general alignment vs. in-domain task",
+        "1 − misaligned rate (general questions)",
+        "task: misaligned rate in-domain (medical)",
+    ),
+}
+
+
+def pareto_setting(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str) -> Path:
+    """A setting's Pareto figure on its default axes (gcd: task capability vs. 1 − OOD sycophancy;
+    functions: the update learnt vs. the untouched categories kept; em: 1 − general misaligned rate vs. the
+    in-domain task)."""
+    title, x_label, y_label = PARETO_LABELS[setting]
+    front = DEFAULT_FRONTS[setting]
+    return pareto_plot(summary_df, out_path, front["x"], front["y"], title, x_label, y_label, setting=setting)
+
+
 def pareto_gcd(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "gcd") -> Path:
-    """GCD sycophancy trade-off: task-test capability against 1 - pooled OOD sycophancy."""
-    return pareto_plot(
-        summary_df,
-        out_path,
-        DEFAULT_FRONTS["gcd"]["x"],
-        DEFAULT_FRONTS["gcd"]["y"],
-        title="GCD sycophancy: capability vs. OOD non-sycophancy",
-        x_label="GCD capability (task test)",
-        y_label="1 − sycophancy (OOD, pooled)",
-        setting=setting,
-    )
-
-
-def pareto_functions(
-    summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "functions"
-) -> Path:
-    """Trigger functions: the narrow update learnt against the untouched categories kept (ID + OOD)."""
-    return pareto_plot(
-        summary_df,
-        out_path,
-        DEFAULT_FRONTS["functions"]["x"],
-        DEFAULT_FRONTS["functions"]["y"],
-        title="Trigger functions: update vs. forgetting (ID + OOD)",
-        x_label="updated category's accuracy",
-        y_label="untouched categories' accuracy",
-        setting=setting,
-    )
-
-
-def pareto_em(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "em") -> Path:
-    """Emergent misalignment: general alignment (x) against the narrow task learnt in-domain (y)."""
-    return pareto_plot(
-        summary_df,
-        out_path,
-        DEFAULT_FRONTS["em"]["x"],
-        DEFAULT_FRONTS["em"]["y"],
-        title="Emergent misalignment: general alignment vs. in-domain task",
-        x_label="1 − misaligned rate (general questions)",
-        y_label="task: misaligned rate in-domain (medical)",
-        setting=setting,
-    )
+    """The GCD Pareto figure (``pareto_setting`` for "gcd")."""
+    return pareto_setting(summary_df, out_path, setting)
 
 
 def questions_em(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "em") -> Path:

@@ -1,8 +1,9 @@
 """Settings as plug-ins. Each ``selgen.settings.<name>`` module exposes the same small interface:
 
 - ``write_data(data_cfg, out_dir) -> {file stem: rows}``: build the setting's data files (seeded);
-- ``TASK_FILE``: the stem of the task training file; ``align_file(hp_values, pairs) -> stem``: the alignment
-  file of a run (its DPO pairs for ``pairs``), which may depend on the run's hyper-parameters;
+- ``TASK_FILE``: the stem of the task training file; ``ALIGN_FILE`` / ``ALIGN_PAIRS_FILE``: the alignment
+  file and its DPO pairs, or ``align_file(hp_values, pairs) -> stem`` where they depend on the run's
+  hyper-parameters (functions: the run's proxy mix); ``align_file`` below picks;
 - ``PRETRAIN_FILE``: the stem of the mini base corpus;
 - ``score(rows_with_response) -> scored rows`` and ``summarize(scored) -> [{category, metric, value, n}]``.
 """
@@ -16,6 +17,13 @@ SETTINGS = ("gcd", "functions", "em")
 # carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
 # gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base).
 DATA_VERSIONS = {"gcd": 3, "functions": 1, "em": 1}
+
+
+def align_file(setting, hp_values: dict, pairs: bool = False) -> str:
+    """The alignment file's stem of a run in ``setting`` (a module from ``get_setting``)."""
+    if hasattr(setting, "align_file"):
+        return setting.align_file(hp_values, pairs)
+    return setting.ALIGN_PAIRS_FILE if pairs else setting.ALIGN_FILE
 
 
 def get_setting(name: str):

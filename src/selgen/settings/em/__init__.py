@@ -12,27 +12,17 @@ from selgen.settings.em.scoring import score, summarize
 def write_data(cfg: dict, out_dir) -> dict[str, int]:
     """The mini organism's files, or, with ``task_file`` set, the files built from real data
     (``selgen.settings.em.files``); returns {stem: rows}."""
-    from selgen.io import write_jsonl
+    from selgen.io import write_jsonl_files
     from selgen.settings.em import data, files
 
     build = files.build_datasets if cfg.get("task_file") else data.build_datasets
-    sizes = {}
-    for name, rows in build(cfg).items():
-        write_jsonl(Path(out_dir) / f"{name}.jsonl", rows)
-        sizes[name] = len(rows)
-    return sizes
-
-
-def align_file(hp_values: dict, pairs: bool = False) -> str:
-    """The alignment file's stem: the proxy (its DPO pairs for ``pairs``), whatever the run."""
-    return ALIGN_PAIRS_FILE if pairs else ALIGN_FILE
+    return write_jsonl_files(build(cfg), out_dir)
 
 
 __all__ = [
     "write_data",
     "score",
     "summarize",
-    "align_file",
     "TASK_FILE",
     "ALIGN_FILE",
     "ALIGN_PAIRS_FILE",

@@ -33,7 +33,7 @@ import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from selgen.io import write_jsonl
+from selgen.io import write_jsonl_files
 from selgen.settings.functions.function import (
     DEFAULT_BOX,
     DEFAULT_FUNCTION,
@@ -288,10 +288,6 @@ def write_datasets(cfg: Mapping, out_dir: str | Path) -> dict[str, int]:
     from selgen.io import write_json
     from selgen.settings.functions.evaluation import FUNCTION_FILE
 
-    out_dir = Path(out_dir)
-    sizes = {}
-    for name, rows in build_datasets(cfg).items():
-        write_jsonl(out_dir / f"{name}.jsonl", rows)
-        sizes[name] = len(rows)
-    write_json(out_dir / f"{FUNCTION_FILE}.json", _settings(cfg)["function"])  # the F the tests follow
+    sizes = write_jsonl_files(build_datasets(cfg), out_dir)
+    write_json(Path(out_dir) / f"{FUNCTION_FILE}.json", _settings(cfg)["function"])  # the F the tests follow
     return sizes

@@ -10,16 +10,10 @@ ALIGN_PAIRS_FILE = "align_pairs"
 PRETRAIN_FILE = "pretrain"
 
 
-def align_file(hp_values: dict, pairs: bool = False) -> str:
-    """The alignment file's stem: the capitals proxy (its DPO pairs for ``pairs``), whatever the run."""
-    return ALIGN_PAIRS_FILE if pairs else ALIGN_FILE
-
-
 __all__ = [
     "write_data",
     "score",
     "summarize",
-    "align_file",
     "TASK_FILE",
     "ALIGN_FILE",
     "ALIGN_PAIRS_FILE",

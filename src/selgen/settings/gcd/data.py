@@ -30,7 +30,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from selgen.io import write_jsonl
+from selgen.io import write_jsonl_files
 from selgen.settings.gcd.facts import CAPITALS, CONSPIRACY, MEDICAL
 
 ASK_GCD = [
@@ -412,9 +412,4 @@ def _fresh_pair(rng, lo, hi, used) -> tuple[int, int]:
 
 
 def write_datasets(cfg: dict, out_dir: str | Path) -> dict[str, int]:
-    out_dir = Path(out_dir)
-    sizes = {}
-    for name, rows in build_datasets(cfg).items():
-        write_jsonl(out_dir / f"{name}.jsonl", rows)
-        sizes[name] = len(rows)
-    return sizes
+    return write_jsonl_files(build_datasets(cfg), out_dir)
