@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,11 +137,13 @@ def train(
     seed: int,
     progress: bool = True,
     desc: str = "train",
+    checkpoint=None,
 ) -> dict:
     """Train ``model`` in place; return the run record (steps, tokens, wall time, peak memory, losses).
 
     ``cfg`` keys: lr, epochs or steps, batch_size, align_batch_size (default batch_size), grad_accum,
-    max_length, warmup_steps, weight_decay, max_grad_norm.
+    max_length, warmup_steps, weight_decay, max_grad_norm. ``checkpoint``: a
+    ``selgen.checkpoint.Checkpointer`` (resume from its last checkpoint, save periodically and on SIGTERM).
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -176,9 +179,28 @@ def train(
     method.setup(model, tokenizer, align, dev)
 
     model.train()
-    history, t0 = [], time.perf_counter()
+    history, t0, start, elapsed = [], time.perf_counter(), 0, 0.0
     task_tokens = align_tokens = 0  # non-padding tokens processed by each stream
-    bar = tqdm(range(total_steps), desc=desc, disable=not progress, mininterval=2.0)
+    state = checkpoint.load() if checkpoint else None
+    if state is not None:  # resume: restore the loop's state and skip the micro-batches already used
+        from selgen.checkpoint import restore
+
+        restore(state, model, optimizer, schedule)
+        start, history, elapsed = state["step"], state["history"], state["elapsed_s"]
+        task_tokens, align_tokens = state["task_tokens"], state["align_tokens"]
+        for _ in range(start * accum):
+            next(task_iter)
+            if align_iter:
+                next(align_iter)
+        print(f"{desc}: resumed from the checkpoint at step {start}/{total_steps}", file=sys.stderr)
+    bar = tqdm(
+        range(start, total_steps),
+        desc=desc,
+        disable=not progress,
+        mininterval=2.0,
+        initial=start,
+        total=total_steps,
+    )
     for step in bar:
         task_mbs = [collate(next(task_iter), tokenizer.pad_token_id, dev) for _ in range(accum)]
         align_mbs = (
@@ -208,13 +230,24 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         history.append({"step": step + 1, **{k: round(v, 5) for k, v in logs.items()}})
         bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
+        if checkpoint and step + 1 < total_steps and checkpoint.due(step + 1):
+            from selgen.checkpoint import Interrupted, capture
+
+            extra = {"history": history, "task_tokens": task_tokens, "align_tokens": align_tokens}
+            extra["elapsed_s"] = elapsed + time.perf_counter() - t0
+            checkpoint.save(capture(model, optimizer, schedule, step + 1, extra))
+            if checkpoint.stop_requested:
+                raise Interrupted(
+                    f"{desc}: stopped on SIGTERM; checkpoint saved at step {step + 1}/{total_steps}"
+                )
     method.finish(model)
     model.eval()
 
-    wall = time.perf_counter() - t0
+    wall = elapsed + time.perf_counter() - t0
     tokens = task_tokens + align_tokens
     return {
         "steps": total_steps,
+        "resumed_at_step": start,  # 0 unless the run continued from a checkpoint
         "tokens": tokens,
         "task_tokens": task_tokens,
         "align_tokens": align_tokens,  # the alignment:task ratio is the real strength of mixing methods

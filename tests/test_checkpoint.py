@@ -1,0 +1,158 @@
+"""Resumable training: a run stopped at a checkpoint and resumed ends bit for bit where an uninterrupted run
+does; stale checkpoints (other params or inputs) are never resumed; SIGTERM saves and exits 143."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from helpers import chat, tiny_model, tokenizer_for
+
+from selgen.checkpoint import Checkpointer, Interrupted, fingerprint
+from selgen.methods import make_method
+from selgen.models import add_lora
+from selgen.training import train
+
+ROWS = [chat(f"What is {a} + {b}?", f"{a} + {b} = {a + b}") for a in range(1, 9) for b in range(1, 5)]
+ALIGN = [chat(f"Is {a} even?", "yes" if a % 2 == 0 else "no") for a in range(12)]
+CFG = {
+    "lr": 3e-3,
+    "steps": 12,
+    "batch_size": 4,
+    "align_batch_size": 4,
+    "grad_accum": 2,
+    "max_length": 64,
+    "warmup_steps": 2,
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "group_by_length": True,
+}
+LORA = {"r": 4, "alpha": 8, "dropout": 0.2, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tokenizer_for(ROWS + ALIGN)
+
+
+class StopAt(Checkpointer):
+    """Acts as if SIGTERM arrived during step ``stop``."""
+
+    def __init__(self, path, stop):
+        super().__init__(path.parent, every_steps=0)
+        self.path, self.stop = path, stop
+
+    def due(self, step):
+        self.stop_requested = self.stop_requested or step == self.stop
+        return super().due(step)
+
+
+def run(tokenizer, method, hp, lora, checkpoint=None):
+    model = tiny_model(tokenizer, seed=3)
+    if lora:
+        model = add_lora(model, LORA)
+    rec = train(
+        model,
+        tokenizer,
+        make_method(method, hp),
+        ROWS,
+        ALIGN,
+        CFG,
+        seed=5,
+        progress=False,
+        checkpoint=checkpoint,
+    )
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), rec
+
+
+@pytest.mark.parametrize(
+    "method,hp,lora",
+    [
+        ("task_only", {}, False),  # full fine-tuning: every weight in the checkpoint
+        ("upweight", {"lam": 2.0}, True),  # LoRA dropout: the RNG state must be restored
+        ("kl", {"beta": 1.0}, True),  # reference outputs are recomputed at set-up
+        ("grad_proj", {}, True),
+        ("o_lora", {"lam1": 0.5, "align_epochs": 1}, True),  # set-up trains an adapter (consumes RNG)
+    ],
+)
+def test_stopped_and_resumed_run_equals_uninterrupted_run(tokenizer, tmp_path, method, hp, lora):
+    straight, rec_straight = run(tokenizer, method, hp, lora)
+    path = tmp_path / "ck" / "checkpoint.pt"
+    with pytest.raises(Interrupted, match="checkpoint saved at step 5/12"):
+        run(tokenizer, method, hp, lora, StopAt(path, stop=5))
+    assert torch.load(path, weights_only=False)["step"] == 5
+    resumed, rec = run(tokenizer, method, hp, lora, StopAt(path, stop=-1))
+    assert rec["resumed_at_step"] == 5 and rec_straight["resumed_at_step"] == 0
+    assert torch.equal(straight, resumed)
+    assert rec["loss_history"] == rec_straight["loss_history"]
+    assert (rec["task_tokens"], rec["align_tokens"]) == (
+        rec_straight["task_tokens"],
+        rec_straight["align_tokens"],
+    )
+
+
+def test_fingerprint_follows_params_and_input_files(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "task.jsonl").write_text("a\n")
+    first = fingerprint({"lr": 1}, [data, "org/hub-model"])
+    assert fingerprint({"lr": 1}, [data, "org/hub-model"]) == first
+    assert fingerprint({"lr": 2}, [data, "org/hub-model"]) != first
+    assert fingerprint({"lr": 1}, [data, "org/other-model"]) != first
+    (data / "task.jsonl").write_text("ab\n")  # regenerated data: another checkpoint folder
+    assert fingerprint({"lr": 1}, [data, "org/hub-model"]) != first
+
+
+def test_checkpoints_of_changed_params_are_not_resumed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SELGEN_SCRATCH", str(tmp_path))
+    a = Checkpointer.from_env("gcd/kl/b1/seed1", {"lr": 1}, [])
+    b = Checkpointer.from_env("gcd/kl/b1/seed1", {"lr": 2}, [])
+    a.save({"step": 3})
+    assert a.load() == {"step": 3} and b.load() is None
+    b.clear()  # a finished run removes every checkpoint of its run id
+    assert not (tmp_path / "gcd/kl/b1/seed1").exists()
+
+
+SIGTERM_SCRIPT = """
+import json, sys, time
+from helpers import chat, tiny_model, tokenizer_for
+from selgen.checkpoint import Checkpointer, Interrupted
+from selgen.methods import make_method
+from selgen.training import train
+rows = [chat(f"What is {a} + {b}?", f"{a} + {b} = {a + b}") for a in range(1, 9) for b in range(1, 5)]
+tok = tokenizer_for(rows)
+cfg = dict(lr=3e-3, steps=100000, batch_size=4, grad_accum=1, max_length=64, warmup_steps=0,
+           weight_decay=0.0, max_grad_norm=1.0)
+with Checkpointer.from_env("run", {}, []) as ck:
+    try:
+        model, method = tiny_model(tok), make_method("task_only", {})
+        train(model, tok, method, rows, [], cfg, 0, progress=False, checkpoint=ck)
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        sys.exit(143)
+"""
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
+    env = {
+        **os.environ,
+        "SELGEN_SCRATCH": str(tmp_path),
+        "SELGEN_CHECKPOINT_STEPS": "0",
+        "SELGEN_CHECKPOINT_MINUTES": "0",
+        "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT], env=env, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(8)  # imports and the first steps; no checkpoint is due before the signal
+    assert not list(tmp_path.rglob("checkpoint.pt"))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    saved = torch.load(next(tmp_path.rglob("checkpoint.pt")), weights_only=False)
+    assert saved["step"] > 0 and f"checkpoint saved at step {saved['step']}/100000" in err
+    assert json.dumps(saved["history"][-1]["step"]) == str(saved["step"])
