@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 import torch
+import yaml
 from helpers import chat, tiny_model, tokenizer_for
 
 from selgen.checkpoint import Checkpointer, Interrupted, fingerprint
@@ -113,8 +115,9 @@ def test_checkpoints_of_changed_params_are_not_resumed(tmp_path, monkeypatch):
     b = Checkpointer.from_env("gcd/kl/b1/seed1", {"lr": 2}, [])
     a.save({"step": 3})
     assert a.load() == {"step": 3} and b.load() is None
-    b.clear()  # a finished run removes every checkpoint of its run id
-    assert not (tmp_path / "gcd/kl/b1/seed1").exists()
+    Checkpointer.from_env("gcd/kl/b2/seed1", {}, []).save({"step": 1})
+    b.clear()  # a finished run removes every checkpoint of its run id, and its folders once empty
+    assert not (tmp_path / "gcd/kl/b1").exists() and (tmp_path / "gcd/kl/b2/seed1").exists()
 
 
 SIGTERM_SCRIPT = """
@@ -156,3 +159,69 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     saved = torch.load(next(tmp_path.rglob("checkpoint.pt")), weights_only=False)
     assert saved["step"] > 0 and f"checkpoint saved at step {saved['step']}/100000" in err
     assert json.dumps(saved["history"][-1]["step"]) == str(saved["step"])
+
+
+# ------------------------------------------------------------------------- through Snakemake, with kill -9
+def one_long_run() -> dict:
+    from test_workflow import TINY
+
+    config = json.loads(json.dumps(TINY))
+    config["seeds"] = [1]
+    config["gcd"]["methods"] = {"task_only": {}}
+    config["gcd"]["train"]["epochs"] = 80  # 400 steps
+    return config
+
+
+RUN = "results/gcd/runs/task_only/default/seed1"
+
+
+@pytest.mark.slow
+def test_training_killed_with_sigkill_resumes_from_its_checkpoint_to_the_same_metrics(tmp_path, monkeypatch):
+    from test_workflow import SNAKEMAKE, snakemake
+
+    monkeypatch.setenv("SELGEN_CHECKPOINT_STEPS", "150")
+    config, target = one_long_run(), f"{RUN}/metrics.parquet"
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    res = snakemake(straight, "--cores", "1", target, config=config)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [
+        *SNAKEMAKE,
+        "--directory",
+        str(killed),
+        "--configfile",
+        str(killed / "config.yaml"),
+        "--cores",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, target], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 300
+    while not list((killed / "scratch").rglob("checkpoint.pt")):  # the first checkpoint: step 150
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and the training job: nothing gets to clean up
+    proc.wait()
+    assert not (killed / RUN / "record.json").exists(), "training finished before the kill: make it longer"
+
+    assert subprocess.run([*cmd, "--unlock"], capture_output=True).returncode == 0  # the killed run's lock
+    res = subprocess.run([*cmd, "--rerun-incomplete", target], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = (killed / "results/gcd/logs/train/task_only/default/seed1.log").read_text()
+    record = json.loads((killed / RUN / "record.json").read_text())
+    expected = json.loads((straight / RUN / "record.json").read_text())
+    n = expected["steps"]
+    assert record["resumed_at_step"] >= 150 and record["steps"] == n  # finished steps were not redone
+    assert f"resumed from the checkpoint at step {record['resumed_at_step']}/{n}" in log
+    assert record["loss_history"] == expected["loss_history"]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(killed / target), pd.read_parquet(straight / target), check_exact=True
+    )
+    samples = [pd.read_parquet(d / RUN / "samples.parquet") for d in (killed, straight)]
+    pd.testing.assert_frame_equal(*samples, check_exact=True)
+    assert list((killed / "scratch").iterdir()) == []  # a finished run leaves no checkpoint behind

@@ -87,6 +87,7 @@ class Checkpointer:
 
     def __init__(self, run_dir: str | os.PathLike, every_steps: int = 0, every_minutes: float = 0.0):
         self.run_dir = Path(run_dir)  # <scratch>/<run_id>: all fingerprints of the run
+        self.root = self.run_dir.parent
         self.every_steps, self.every_s = int(every_steps), float(every_minutes) * 60
         self.path: Path | None = None
         self.stop_requested = False
@@ -101,7 +102,7 @@ class Checkpointer:
             every_steps=int(os.environ.get("SELGEN_CHECKPOINT_STEPS") or 0),
             every_minutes=float(os.environ.get("SELGEN_CHECKPOINT_MINUTES") or 10),
         )
-        ckpt.path = ckpt.run_dir / fingerprint(params, inputs) / FILE
+        ckpt.path, ckpt.root = ckpt.run_dir / fingerprint(params, inputs) / FILE, scratch
         return ckpt
 
     # ------------------------------------------------------------------------------------------ signals
@@ -137,8 +138,16 @@ class Checkpointer:
 
     def clear(self) -> None:
         """The run finished: its scratch folder (every fingerprint) goes."""
-        if self.path is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.path is None:
+            return
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        for parent in self.run_dir.parents:  # and the folders of the run id, once empty (not scratch itself)
+            if parent == self.root or not parent.is_relative_to(self.root):
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: other runs' checkpoints
+                break
 
 
 def capture(model, optimizer, schedule, step: int, extra: dict) -> dict:

@@ -23,6 +23,14 @@ def _json(text: str) -> dict:
     return value
 
 
+def where_it_ran() -> dict:
+    """Host and SLURM job (if any) of this process: provenance for the runs table."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+
+
 def cmd_data(args) -> None:
     from selgen.settings import get_setting
 
@@ -42,6 +50,7 @@ def cmd_base(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
+    from selgen.checkpoint import Checkpointer, Interrupted
     from selgen.io import atomic_dir, read_jsonl, write_json
     from selgen.methods import make_method
     from selgen.models import add_lora, load_model, save_trained
@@ -65,7 +74,23 @@ def cmd_train(args) -> None:
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
     method.inputs = {"base": args.base, "directions": args.directions}
-    record = train(model, tokenizer, method, task_rows, align_rows, cfg, seed=p["seed"], desc=p["run_id"])
+    inputs = [args.data, args.base] + ([args.directions] if args.directions else [])
+    with Checkpointer.from_env(p["run_id"], p, inputs) as checkpoint:
+        try:
+            record = train(
+                model,
+                tokenizer,
+                method,
+                task_rows,
+                align_rows,
+                cfg,
+                p["seed"],
+                desc=p["run_id"],
+                checkpoint=checkpoint,
+            )
+        except Interrupted as stop:
+            print(stop, file=sys.stderr)
+            raise SystemExit(143) from None
     if getattr(method, "report", None):  # post-processing details (Safe-LoRA: cosines, projected modules)
         record["method_report"] = method.report
     record = {
@@ -74,10 +99,12 @@ def cmd_train(args) -> None:
         "finetune": cfg["finetune"],
         "run_config_hash": p.get("config_hash"),
         **record,
+        **where_it_ran(),
     }
     with atomic_dir(args.out) as tmp:
         save_trained(model, tokenizer, tmp, base=args.base)
     write_json(args.record, record)
+    checkpoint.clear()
 
 
 def cmd_caft_directions(args) -> None:
@@ -100,6 +127,7 @@ def cmd_caft_directions(args) -> None:
 def cmd_evaluate(args) -> None:
     import torch
 
+    from selgen.config import config_hash
     from selgen.evaluation import evaluate
     from selgen.io import write_json, write_parquet
     from selgen.models import load_model
@@ -117,7 +145,8 @@ def cmd_evaluate(args) -> None:
     write_parquet(args.metrics, metrics)
     if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
         keys = ("run_id", "setting", "method", "hp", "hp_values", "seed")
-        write_json(args.record, {**{k: p[k] for k in keys}, "model": args.model, "steps": 0, "tokens": 0})
+        record = {**{k: p[k] for k in keys}, "model": args.model, "run_config_hash": config_hash(p)}
+        write_json(args.record, {**record, "steps": 0, "tokens": 0})
 
 
 def cmd_tables(args) -> None:
@@ -132,6 +161,12 @@ def cmd_summary(args) -> None:
     from selgen.tables import write_summary
 
     write_summary(pd.read_parquet(args.metrics), args.out)
+
+
+def cmd_merge_tables(args) -> None:
+    from selgen.merge import format_report, merge_tables
+
+    print(format_report(merge_tables(args.in_dirs, args.out, args.prefer)))
 
 
 def cmd_organism(args) -> None:
@@ -290,6 +325,20 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--metrics", required=True)
     sp.add_argument("--out", required=True)
+    sp = add(
+        "merge-tables",
+        cmd_merge_tables,
+        "merge one setting's tables folders from several machines or clones (dedup by run_id)",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument("--out", required=True, help="tables folder to write (runs, metrics, samples, summary)")
+    sp.add_argument(
+        "--prefer",
+        choices=["first", "last"],
+        help="for a run_id whose config_hash differs between inputs: take the whole run from this input",
+    )
+    sp.add_argument("in_dirs", nargs="+", metavar="IN_DIR", help="tables folders of one setting")
     sp = add(
         "organism",
         cmd_organism,

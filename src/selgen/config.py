@@ -36,6 +36,8 @@ def _with_defaults(validator_class):
                     default = validator._resolver.lookup(sub["$ref"]).contents.get("default")  # noqa: SLF001
                 if name not in instance and default is not None:
                     instance[name] = copy.deepcopy(default)
+                elif sub.get("x-merge-default") and isinstance(instance.get(name), dict):
+                    instance[name] = {**default, **instance[name]}  # a partial entry keeps the other defaults
         yield from validate_properties(validator, properties, instance, schema)
 
     from jsonschema import validators
@@ -68,6 +70,9 @@ def validate(config: dict, schema_path: str | Path) -> dict:
                     raise ConfigError(str(err)) from None
     if "functions" in config["settings"]:
         _check_functions(config["functions"])
+    for rule, job in config.get("resources", {}).items():
+        if job.get("gpu_model") and not job["gpu"]:
+            raise ConfigError(f"config key resources.{rule}.gpu_model: set, but {rule} asks for gpu: 0")
     return config
 
 

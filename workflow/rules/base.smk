@@ -8,6 +8,8 @@ rule base:
     conda:
         CONDA_ENV
     threads: lambda wc: config[wc.setting]["base"]["mini"]["threads"]
+    resources:
+        **job_resources("base"),
     params:
         p=lambda wc: json.dumps(config[wc.setting]["base"]["mini"], sort_keys=True),
     shell:

@@ -82,6 +82,16 @@ def fetch_pattern():
     return "|".join(paths) if paths else "(?!)"
 
 
+def job_resources(rule):
+    """A rule's cluster request (config `resources`); memory grows with each attempt (a retry gets more)."""
+    job = config["resources"][rule]
+    mem_mb = job["mem_mb"]
+    return {
+        **{k: v for k, v in job.items() if k != "mem_mb"},
+        "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+    }
+
+
 def base_input(wildcards):
     return [base_model(wildcards.setting)] if is_mini(wildcards.setting) else []
 
@@ -126,9 +136,30 @@ def caft_params(wildcards):
     return json.dumps(p, sort_keys=True)
 
 
+def provenance_config():
+    """The config as the tables record it: without `resources` (a cluster request changes no result)."""
+    return json.dumps(
+        {k: v for k, v in config.items() if k != "resources"}, sort_keys=True
+    )
+
+
+def upstream_hash(setting):
+    """What a run starts from (data and base config): in its params, so that its run_config_hash tells apart
+    runs of different data or base models when tables from several clones are merged."""
+    block = config[setting]
+    return config_hash(
+        {
+            "data": block["data"],
+            "base": block["base"],
+            "data_version": DATA_VERSIONS[setting],
+        }
+    )
+
+
 def train_params(wildcards):
     s = wildcards.setting
     p = {
+        "upstream": upstream_hash(s),
         "setting": s,
         "method": wildcards.method,
         "hp": wildcards.hp,
@@ -147,6 +178,7 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
     hp = hp or wildcards.hp
     seed = int(seed if seed is not None else wildcards.seed)
     p = {
+        "upstream": upstream_hash(s),
         "setting": s,
         "method": method,
         "hp": hp,

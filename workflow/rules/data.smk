@@ -5,6 +5,7 @@ rule data:
         directory("results/{setting}/data"),
     log:
         "results/{setting}/logs/data.log",
+    localrule: True  # seconds of CPU work: a queue wait would cost more than the job
     conda:
         CONDA_ENV
     params:

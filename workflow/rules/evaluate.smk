@@ -10,6 +10,8 @@ rule evaluate:
     conda:
         CONDA_ENV
     threads: config["threads"]
+    resources:
+        **job_resources("evaluate"),
     params:
         p=eval_params,
     shell:
@@ -30,6 +32,8 @@ rule evaluate_base:
     conda:
         CONDA_ENV
     threads: config["threads"]
+    resources:
+        **job_resources("evaluate"),
     params:
         p=lambda wc: eval_params(wc, method="base", hp="default", seed=0),
         base=lambda wc: base_model(wc.setting),

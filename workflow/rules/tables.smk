@@ -6,8 +6,20 @@ rule tables:
             for f in ("record.json", "metrics.parquet", "samples.parquet")
         ],
     output:
-        runs="results/tables/{setting}/runs.parquet",
-        metrics="results/tables/{setting}/metrics.parquet",
+        runs=report(
+            "results/tables/{setting}/runs.parquet",
+            caption="../report/runs.rst",
+            category="Tables",
+            subcategory="{setting}",
+            labels={"table": "runs", "format": "Parquet"},
+        ),
+        metrics=report(
+            "results/tables/{setting}/metrics.parquet",
+            caption="../report/metrics.rst",
+            category="Tables",
+            subcategory="{setting}",
+            labels={"table": "metrics", "format": "Parquet"},
+        ),
         samples="results/tables/{setting}/samples.parquet",
     log:
         "results/{setting}/logs/tables.log",
@@ -15,7 +27,7 @@ rule tables:
     conda:
         CONDA_ENV
     params:
-        config=lambda wc: json.dumps(config, sort_keys=True),
+        config=lambda wc: provenance_config(),
         dirs=lambda wc: run_dirs(wc.setting),
     shell:
         "selgen tables --config {params.config:q} --out results/tables/{wildcards.setting} "
@@ -26,7 +38,13 @@ rule summary:
     input:
         "results/tables/{setting}/metrics.parquet",
     output:
-        "results/tables/{setting}/summary.parquet",
+        report(
+            "results/tables/{setting}/summary.parquet",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="{setting}",
+            labels={"table": "summary", "format": "Parquet"},
+        ),
     log:
         "results/{setting}/logs/summary.log",
     localrule: True
@@ -40,8 +58,20 @@ rule pareto:
     input:
         "results/tables/{setting}/summary.parquet",
     output:
-        pdf="results/pareto_{setting}.pdf",
-        png="results/pareto_{setting}.png",
+        pdf=report(
+            "results/pareto_{setting}.pdf",
+            caption="../report/pareto.rst",
+            category="Figures",
+            subcategory="{setting}",
+            labels={"figure": "pareto", "format": "PDF"},
+        ),
+        png=report(
+            "results/pareto_{setting}.png",
+            caption="../report/pareto.rst",
+            category="Figures",
+            subcategory="{setting}",
+            labels={"figure": "pareto", "format": "PNG"},
+        ),
     log:
         "results/{setting}/logs/pareto.log",
     localrule: True
@@ -55,8 +85,20 @@ rule figure:  # the other figures of a setting (FIGURES in common.smk): function
     input:
         "results/tables/{setting}/summary.parquet",
     output:
-        pdf="results/{kind}_{setting}.pdf",
-        png="results/{kind}_{setting}.png",
+        pdf=report(
+            "results/{kind}_{setting}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{setting}",
+            labels={"figure": "{kind}", "format": "PDF"},
+        ),
+        png=report(
+            "results/{kind}_{setting}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{setting}",
+            labels={"figure": "{kind}", "format": "PNG"},
+        ),
     log:
         "results/{setting}/logs/{kind}.log",
     wildcard_constraints:
@@ -73,7 +115,13 @@ rule organism:
     input:
         "results/tables/{setting}/metrics.parquet",
     output:
-        "results/tables/{setting}/organism.json",
+        report(
+            "results/tables/{setting}/organism.json",
+            caption="../report/organism.rst",
+            category="Tables",
+            subcategory="{setting}",
+            labels={"table": "organism", "format": "JSON"},
+        ),
     log:
         "results/{setting}/logs/organism.log",
     localrule: True

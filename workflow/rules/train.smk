@@ -11,6 +11,8 @@ rule train:
     conda:
         CONDA_ENV
     threads: config["threads"]
+    resources:
+        **job_resources("train"),
     params:
         p=train_params,
         base=lambda wc: base_model(wc.setting),
@@ -35,6 +37,8 @@ rule caft_directions:
     conda:
         CONDA_ENV
     threads: config["threads"]
+    resources:
+        **job_resources("caft_directions"),
     params:
         p=caft_params,
         base=lambda wc: base_model(wc.setting),

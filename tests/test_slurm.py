@@ -1,0 +1,123 @@
+"""The `slurm` profile for real: a single-node SLURM cluster on this machine runs a tiny sweep through
+`snakemake --profile slurm` (real sbatch, srun, squeue), and a 1,000-job paper-scale plan through the profile.
+
+The cluster test needs root and Debian's `slurm-wlm` and `munge` (CI installs them, see .ci/run); elsewhere it
+is skipped, unless SELGEN_REQUIRE_SLURM=1 (CI) turns the skip into a failure.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from slurm_cluster import Cluster, unavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake_from_root(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake run from the repository root, as users do (`--profile slurm` is looked up there)."""
+    cfg = workdir / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(cfg), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    why = unavailable()
+    if why:
+        if os.environ.get("SELGEN_REQUIRE_SLURM") == "1":
+            pytest.fail(f"SELGEN_REQUIRE_SLURM=1 but {why}")
+        pytest.skip(why)
+    running = Cluster(tmp_path_factory.mktemp("slurm")).start()
+    yield running
+    running.stop()
+
+
+def tiny_sweep() -> dict:
+    config = yaml.safe_load((ROOT / "tests/config_tiny/config.yaml").read_text())
+    config["seeds"] = [1]
+    config["gcd"]["methods"] = {"task_only": {}, "upweight": {"lam": [2.0]}}
+    config["resources"] = {
+        rule: {"gpu": 1, "mem_mb": 1000, "runtime": 10} for rule in ("base", "train", "evaluate")
+    }
+    return config
+
+
+def test_tiny_sweep_runs_through_sbatch_with_training_on_the_gpu_partition(cluster, tmp_path):
+    res = snakemake_from_root(
+        tmp_path,
+        tiny_sweep(),
+        "--profile",
+        "slurm",  # the literal profile name: the link at the repository root
+        "--slurm-status-command",
+        "squeue",  # no accounting database on this one-node cluster
+        "--slurm-init-seconds-before-status-checks",
+        "3",
+        "results/pareto_gcd.pdf",
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    assert (tmp_path / "results/pareto_gcd.pdf").stat().st_size > 0
+    runs = sorted((tmp_path / "results/gcd/runs").glob("*/*/seed*/record.json"))
+    jobs = cluster.jobs()
+    # every training ran inside a SLURM job (its own record says which), on partition gpu, with a GPU
+    trained = [json.loads(r.read_text()) for r in runs if "/base/" not in str(r)]
+    assert {r["method"] for r in trained} == {"task_only", "upweight"}
+    for record in trained:
+        job = jobs[record["slurm_job_id"]]
+        assert job["Partition"] == "gpu", job
+        assert job["TresPerJob"] == "gres:gpu:1", job
+        assert job["JobState"] == "COMPLETED", job
+        assert job["Comment"] == "rule_run_evaluate_train", job  # a run's train + evaluate: one job
+    # the mini base and the base's evaluation too; data, tables and figures stayed local
+    comments = sorted(j["Comment"] for j in jobs.values())
+    assert comments == [
+        "rule_base_wildcards_gcd",
+        "rule_evaluate_base_wildcards_gcd",
+        "rule_run_evaluate_train",
+        "rule_run_evaluate_train",
+    ]
+    assert {j["Partition"] for j in jobs.values()} == {"gpu"}  # not the cluster's default (cpu)
+    # the controller's own log: where each job was started (main scheduler or backfill)
+    log = cluster.ctld_log.read_text()
+    started = re.findall(r"Allocate JobId=(\d+) .*Partition=(\w+)|Started JobId=(\d+) in (\w+) on", log)
+    assert sorted((a or c, b or d) for a, b, c, d in started) == sorted((i, "gpu") for i in jobs)
+
+
+def paper_sweep(n_jobs: int) -> dict:
+    """config/paper_em.yaml with enough seeds for at least ``n_jobs`` jobs (train + evaluate per run)."""
+    config = yaml.safe_load((ROOT / "config/paper_em.yaml").read_text())
+    from selgen.config import runs, validate
+
+    n_runs = len(
+        runs(
+            validate(yaml.safe_load(yaml.safe_dump(config)), ROOT / "workflow/schemas/config.schema.yaml"),
+            "em",
+        )
+    )
+    config["seeds"] = list(range(1, n_jobs // (2 * n_runs) + 2))
+    return config
+
+
+def test_paper_scale_plan_through_the_slurm_profile_shows_gpu_requests(tmp_path):
+    res = snakemake_from_root(
+        tmp_path, paper_sweep(1000), "--profile", "slurm", "-n", "results/pareto_em.pdf"
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    n_train = len(re.findall(r"^\s*rule train:", res.stdout, re.M))
+    n_eval = len(re.findall(r"^\s*rule evaluate:", res.stdout, re.M))
+    assert n_train == n_eval and n_train + n_eval >= 1000, (n_train, n_eval)
+    assert res.stdout.count("Group job run") == n_train  # a run's train + evaluate: one SLURM job
+    train_resources = re.findall(r"rule train:\n(?:.*\n)*?\s+resources: (.*)", res.stdout)
+    assert len(train_resources) == n_train
+    for resources in train_resources:
+        for want in ("slurm_partition=gpu", "gpu=1", "mem_mb=64000", "runtime=480"):
+            assert want in resources.split(", "), resources
