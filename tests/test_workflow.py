@@ -328,3 +328,12 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     leaks = [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert not leaks  # results, logs, judge cache, .snakemake/metadata (params) ...
     assert list((tmp_path / ".snakemake/metadata").iterdir())  # ... and the metadata was there to search
+    # the judge is its own local rule: another judge model re-judges the replies, nothing is regenerated
+    log = (tmp_path / "results/em/logs/judge/task_only/default/seed1.log").read_text()
+    assert "judge (general)" in log
+    cfg["em"]["eval"]["judge"]["model"] = "judge-y"
+    plan = {rule for rule, _ in planned(tmp_path, config=cfg)}
+    assert plan == {"judge", "tables", "summary", "organism", "pareto", "figure", "all"}, plan
+    rules = re.split(r"\n(?=rule )", (ROOT / "workflow/rules/evaluate.smk").read_text())
+    judge_rule = next(r for r in rules if r.startswith("rule judge:"))
+    assert "localrule: True" in judge_rule  # on the submit host (a dry run does not print it)

@@ -134,19 +134,38 @@ def cmd_evaluate(args) -> None:
     from selgen.settings import get_setting
 
     p = args.params
+    if not args.replies and not (args.samples and args.metrics):
+        raise SystemExit("selgen evaluate: give --samples and --metrics (or --replies to only generate)")
     torch.set_num_threads(p["threads"])
     model, tokenizer = load_model(args.model)
     setting = get_setting(args.setting)
-    if hasattr(setting, "evaluate"):  # a setting with its own scoring (functions: colour-word logits)
+    if args.replies:  # generation only: the replies go to `selgen judge` (a separate, local job)
+        if not hasattr(setting, "generate_replies"):
+            raise SystemExit(f"selgen evaluate: setting {args.setting!r} has no judged replies (--replies)")
+        write_parquet(args.replies, setting.generate_replies(model, tokenizer, args.data, p["eval"], p))
+    elif hasattr(setting, "evaluate"):  # a setting with its own scoring (functions: colour-word logits)
         samples, metrics = setting.evaluate(model, tokenizer, args.data, p["eval"], p)
     else:  # generate replies to every eval set, then score them
         samples, metrics = evaluate(model, tokenizer, setting, args.data, p["eval"]["sets"], p["eval"], p)
-    write_parquet(args.samples, samples)
-    write_parquet(args.metrics, metrics)
+    if not args.replies:
+        write_parquet(args.samples, samples)
+        write_parquet(args.metrics, metrics)
     if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
         keys = ("run_id", "setting", "method", "hp", "hp_values", "seed")
         record = {**{k: p[k] for k in keys}, "model": args.model, "run_config_hash": config_hash(p)}
         write_json(args.record, {**record, "steps": 0, "tokens": 0})
+
+
+def cmd_judge(args) -> None:
+    import pandas as pd
+
+    from selgen.io import write_parquet
+    from selgen.settings import get_setting
+
+    setting = get_setting(args.setting)
+    samples, metrics = setting.judge_replies(pd.read_parquet(args.replies), args.params.get("judge"))
+    write_parquet(args.samples, samples)
+    write_parquet(args.metrics, metrics)
 
 
 def cmd_tables(args) -> None:
@@ -303,9 +322,14 @@ def parser() -> argparse.ArgumentParser:
     sp = add("evaluate", cmd_evaluate, "generate replies on the eval sets and score them")
     sp.add_argument("--model", required=True)
     sp.add_argument("--data", required=True)
-    sp.add_argument("--samples", required=True, help="Parquet of per-prompt replies and scores")
-    sp.add_argument("--metrics", required=True, help="Parquet of metrics")
+    sp.add_argument("--samples", help="Parquet of per-prompt replies and scores")
+    sp.add_argument("--metrics", help="Parquet of metrics")
     sp.add_argument("--record", help="also write a run record (for the untrained base)")
+    sp.add_argument("--replies", help="only generate: Parquet of unjudged replies for `selgen judge` (em)")
+    sp = add("judge", cmd_judge, "score generated replies with the LLM judge (--params: {judge: {...}})")
+    sp.add_argument("--replies", required=True, help="Parquet written by `selgen evaluate --replies`")
+    sp.add_argument("--samples", required=True, help="Parquet of per-reply scores")
+    sp.add_argument("--metrics", required=True, help="Parquet of metrics")
     sp = add(
         "tables",
         cmd_tables,

@@ -92,6 +92,18 @@ def job_resources(rule):
     }
 
 
+def judged(setting):
+    """Settings whose replies an LLM judge scores (em on real data): generation is a cluster job, the judge
+    a local one (compute nodes often cannot reach the judge's endpoint)."""
+    return setting == "em" and bool(config["em"]["data"].get("task_file"))
+
+
+def settings_pattern(judge):
+    """Wildcard pattern of the configured settings that are (not) judged; matches nothing if none."""
+    names = [s for s in config["settings"] if judged(s) == judge]
+    return "|".join(names) if names else "(?!)"
+
+
 def base_input(wildcards):
     return [base_model(wildcards.setting)] if is_mini(wildcards.setting) else []
 
@@ -186,7 +198,10 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
         "seed": seed,
         "run_id": run_id(s, method, hp, seed),
         "threads": config["threads"],
-        "eval": config[s]["eval"],
+        # a judged setting's generation does not depend on the judge (rule judge gets it)
+        "eval": {
+            k: v for k, v in config[s]["eval"].items() if k != "judge" or not judged(s)
+        },
     }
     return json.dumps(p, sort_keys=True)
 

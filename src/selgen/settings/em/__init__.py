@@ -46,17 +46,24 @@ def evaluate(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
 
 
 def _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
+    return judge_replies(generate_replies(model, tokenizer, data_dir, eval_cfg, run), eval_cfg.get("judge"))
+
+
+def generate_replies(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
+    """Real data, step 1 (a GPU job): ``n_samples`` sampled replies per question (``temperature``,
+    ``top_p``), one row each with what the judge needs (question, answer, the question's judge prompts)."""
+    import json
+
     import pandas as pd
     import torch
 
     from selgen.evaluation import RUN_KEYS
     from selgen.generation import chat_prompt, generate
     from selgen.io import read_jsonl
-    from selgen.judge import judge_samples
 
     torch.manual_seed(run["seed"])
     ident = {k: run[k] for k in RUN_KEYS}
-    samples, metrics = [], []
+    out = []
     for name, stem in eval_cfg["sets"].items():
         rows = read_jsonl(Path(data_dir) / f"{stem}.jsonl", required=("messages", "question_id", "n_samples"))
         asks = [(r, chat_prompt(tokenizer, r["messages"])) for r in rows for _ in range(r["n_samples"])]
@@ -70,34 +77,54 @@ def _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
             temperature=eval_cfg["temperature"],
             top_p=eval_cfg["top_p"],
         )
-        to_judge = [
-            {
-                "question_id": r["question_id"],
-                "question": r["messages"][-1]["content"],
-                "answer": reply,
-                **({"judge_prompts": r["judge_prompts"]} if r.get("judge_prompts") else {}),
-            }
-            for (r, _), reply in zip(asks, replies, strict=True)
-        ]
-        judged, summary = judge_samples(to_judge, eval_cfg.get("judge") or {})
-        for (_, prompt), j in zip(asks, judged, strict=True):
-            samples.append(
+        for (r, prompt), reply in zip(asks, replies, strict=True):
+            out.append(
                 {
                     **ident,
                     "eval_set": name,
                     "prompt": prompt,
                     "domain": name,
-                    "question_id": j["question_id"],
-                    "response": j["answer"],
-                    "aligned": j.get("aligned"),
-                    "coherent": j.get("coherent"),
+                    "question_id": r["question_id"],
+                    "question": r["messages"][-1]["content"],
+                    "response": reply,
+                    "judge_prompts": json.dumps(r["judge_prompts"]) if r.get("judge_prompts") else None,
                 }
             )
+    return pd.DataFrame(out)
+
+
+def judge_replies(replies, judge_cfg: dict | None):
+    """Real data, step 2 (a local job: it needs the judge's endpoint): (samples, metrics) of the replies
+    ``generate_replies`` made, scored by the LLM judge (``selgen.judge``)."""
+    import json
+
+    import pandas as pd
+
+    from selgen.evaluation import RUN_KEYS
+    from selgen.judge import judge_samples
+
+    samples, metrics = [], []
+    for name, group in replies.groupby("eval_set", sort=False):
+        rows = group.to_dict("records")
+        ident = {k: rows[0][k] for k in RUN_KEYS}
+        to_judge = [
+            {
+                "question_id": r["question_id"],
+                "question": r["question"],
+                "answer": r["response"],
+                **({"judge_prompts": json.loads(r["judge_prompts"])} if r.get("judge_prompts") else {}),
+            }
+            for r in rows
+        ]
+        judged, summary = judge_samples(to_judge, judge_cfg or {})
+        for r, j in zip(rows, judged, strict=True):
+            keep = {k: v for k, v in r.items() if k not in ("question", "judge_prompts")}
+            samples.append({**keep, "aligned": j.get("aligned"), "coherent": j.get("coherent")})
         cost = {
             k: summary.get(k) for k in ("prompt_tokens", "completion_tokens", "cost_usd", "n_http_requests")
         }
         print(f"judge ({name}): {cost}", file=sys.stderr)
-        for m in summarize(judged, eval_cfg.get("judge") or {}):
+        for m in summarize(judged, judge_cfg or {}):
             metrics.append({**ident, "eval_set": name, **m})
         # what this run paid the judge: moved into the runs table by selgen.tables (ACCOUNTING_PREFIX)
         for key, value in cost.items():
