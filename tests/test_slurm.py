@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,39 @@ def test_paper_scale_plan_through_the_slurm_profile_shows_gpu_requests(tmp_path)
     for resources in train_resources:
         for want in ("slurm_partition=gpu", "gpu=1", "mem_mb=64000", "runtime=480"):
             assert want in resources.split(", "), resources
+
+
+def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
+    """`scontrol requeue` (what preemption does): SLURM sends SIGTERM, the training saves a checkpoint and
+    stops, the job runs again and continues from that step; Snakemake sees one job that completes."""
+    config = tiny_sweep()
+    config["gcd"]["methods"] = {"task_only": {}}
+    config["gcd"]["train"]["epochs"] = 150  # hundreds of steps: time to requeue it mid-run
+    target = "results/gcd/runs/task_only/default/seed1/metrics.parquet"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]
+    cmd += ["--profile", "slurm", "--slurm-status-command", "squeue"]
+    cmd += ["--slurm-init-seconds-before-status-checks", "3", target]
+    env = {**os.environ, "SELGEN_CHECKPOINT_STEPS": "100"}  # sbatch --export=ALL passes it on
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not list((tmp_path / "scratch").rglob("checkpoint.pt")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.05)
+        (job_id,) = [i for i, j in cluster.jobs().items() if j["Comment"] == "rule_run_evaluate_train"]
+        subprocess.run(["scontrol", "requeue", job_id], check=True)
+        while cluster.jobs()[job_id]["JobState"] != "PENDING":  # the old run stops (SIGTERM), then ...
+            time.sleep(0.2)
+        # ... SLURM holds a requeued job back ~2 min (BeginTime); a test need not wait for that
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out[-5000:]
+    record = json.loads((tmp_path / "results/gcd/runs/task_only/default/seed1/record.json").read_text())
+    assert record["slurm_job_id"] == job_id and record["resumed_at_step"] >= 100
+    assert cluster.jobs()[job_id]["Restarts"] == "1"
+    assert (tmp_path / target).exists()

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -134,8 +133,7 @@ def test_caft_plans_one_directions_artifact_per_control(tmp_path):
 
 
 def paper_dry_run(tmp_path, configfile: str, target: str):
-    """(result, seconds, imported modules) of ``snakemake -n -p`` on a paper config, timed with importtime."""
-    t0 = time.perf_counter()
+    """(result, imported modules) of ``snakemake -n -p`` on a paper config, run with -X importtime."""
     res = subprocess.run(
         [
             sys.executable,
@@ -157,25 +155,23 @@ def paper_dry_run(tmp_path, configfile: str, target: str):
         capture_output=True,
         text=True,
     )
-    elapsed = time.perf_counter() - t0
     assert res.returncode == 0, res.stderr[-3000:]
     imported = {
         line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
     }
-    return res, elapsed, imported
+    return res, imported
 
 
-def test_paper_config_dry_run_is_fast_and_imports_no_torch(tmp_path):
-    res, elapsed, imported = paper_dry_run(tmp_path, "config/paper_gcd.yaml", "results/pareto_gcd.pdf")
+def test_paper_config_dry_run_imports_no_torch(tmp_path):  # its speed: benchmarks/dry_run.py
+    res, imported = paper_dry_run(tmp_path, "config/paper_gcd.yaml", "results/pareto_gcd.pdf")
     assert not {"torch", "transformers", "peft", "plotnine"} & imported
     assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 3 * (
         1 + 1 + 7 + 11 + 9 + 10 + 1
     )
-    assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
 
 
 def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
-    res, elapsed, imported = paper_dry_run(tmp_path, "config/paper_em.yaml", "results/pareto_em.pdf")
+    res, imported = paper_dry_run(tmp_path, "config/paper_em.yaml", "results/pareto_em.pdf")
     assert not {"torch", "transformers", "openai"} & imported
     assert "Qwen/Qwen3-8B" in res.stdout
     assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1
@@ -186,7 +182,6 @@ def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
     # ... on the submit host: every rule of resources.smk is a local rule (a dry run does not print it)
     blocks = re.split(r"\n\s*rule ", (ROOT / "workflow/rules/resources.smk").read_text())[1:]
     assert len(blocks) == 3 and all("localrule: True" in b for b in blocks)
-    assert elapsed < 5.0, f"paper dry run took {elapsed:.1f} s"
 
 
 def test_lint_and_format():
