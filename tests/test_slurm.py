@@ -68,7 +68,7 @@ def test_tiny_sweep_runs_through_sbatch_with_training_on_the_gpu_partition(clust
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
     assert (tmp_path / "results/pareto_gcd.pdf").stat().st_size > 0
     runs = sorted((tmp_path / "results/gcd/runs").glob("*/*/seed*/record.json"))
-    jobs = cluster.jobs()
+    jobs = {i: j for i, j in cluster.jobs().items() if j["WorkDir"] == str(tmp_path)}  # this test's
     # every training ran inside a SLURM job (its own record says which), on partition gpu, with a GPU
     trained = [json.loads(r.read_text()) for r in runs if "/base/" not in str(r)]
     assert {r["method"] for r in trained} == {"task_only", "upweight"}
@@ -90,7 +90,8 @@ def test_tiny_sweep_runs_through_sbatch_with_training_on_the_gpu_partition(clust
     # the controller's own log: where each job was started (main scheduler or backfill)
     log = cluster.ctld_log.read_text()
     started = re.findall(r"Allocate JobId=(\d+) .*Partition=(\w+)|Started JobId=(\d+) in (\w+) on", log)
-    assert sorted((a or c, b or d) for a, b, c, d in started) == sorted((i, "gpu") for i in jobs)
+    started = [(a or c, b or d) for a, b, c, d in started if (a or c) in jobs]
+    assert sorted(started) == sorted((i, "gpu") for i in jobs)
 
 
 def paper_sweep(n_jobs: int) -> dict:
@@ -114,7 +115,7 @@ def test_paper_scale_plan_through_the_slurm_profile_shows_gpu_requests(tmp_path)
     )
     assert res.returncode == 0, res.stderr[-3000:]
     n_train = len(re.findall(r"^\s*rule train:", res.stdout, re.M))
-    n_eval = len(re.findall(r"^\s*rule evaluate:", res.stdout, re.M))
+    n_eval = len(re.findall(r"^\s*rule generate:", res.stdout, re.M))  # em on real data: generate, judge
     assert n_train == n_eval and n_train + n_eval >= 1000, (n_train, n_eval)
     assert res.stdout.count("Group job run") == n_train  # a run's train + evaluate: one SLURM job
     train_resources = re.findall(r"rule train:\n(?:.*\n)*?\s+resources: (.*)", res.stdout)
@@ -144,7 +145,11 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
         while not list((tmp_path / "scratch").rglob("checkpoint.pt")):
             assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
             time.sleep(0.05)
-        (job_id,) = [i for i, j in cluster.jobs().items() if j["Comment"] == "rule_run_evaluate_train"]
+        (job_id,) = [  # this test's run (the controller also remembers the other tests' jobs)
+            i
+            for i, j in cluster.jobs().items()
+            if j["Comment"] == "rule_run_evaluate_train" and j["WorkDir"] == str(tmp_path)
+        ]
         subprocess.run(["scontrol", "requeue", job_id], check=True)
         while cluster.jobs()[job_id]["JobState"] != "PENDING":  # the old run stops (SIGTERM), then ...
             time.sleep(0.2)
