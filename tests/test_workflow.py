@@ -47,15 +47,6 @@ def planned(workdir: Path, config: dict | None = None) -> set[tuple[str, str]]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """The tiny workflow, run to the end once."""
-    wd = tmp_path_factory.mktemp("tiny")
-    res = snakemake(wd, "--cores", "2")
-    assert res.returncode == 0, res.stderr[-5000:]
-    return wd
-
-
 def test_end_to_end_outputs(finished):
     assert (finished / "results/pareto_gcd.pdf").stat().st_size > 1000
     assert (finished / "results/pareto_gcd.png").stat().st_size > 1000
