@@ -49,7 +49,17 @@ def test_kl_matches_hand_computation_both_directions():
     assert reverse != pytest.approx(forward)  # the direction matters on this example
 
 
-def test_kl_term_ignores_padding(tokenizer):
+def full_log_probs(model, batch):
+    """The unchunked computation: the model's own [B, T, V] logits, log-softmaxed in float32."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+@pytest.mark.parametrize("chunk_mb", [256, 0.002])  # one chunk; chunks of a few positions (checkpointed)
+def test_kl_term_ignores_padding_and_equals_the_full_vocabulary_kl(tokenizer, monkeypatch, chunk_mb):
+    from selgen import losses
+
+    monkeypatch.setattr(losses, "CHUNK_MB", chunk_mb)
     model = tiny_model(tokenizer)
     method = make_method("kl", {"beta": 1.0})
     short, long_ = (encode(tokenizer, r["messages"], 64) for r in (ROWS[0], ROWS[-1]))
@@ -58,22 +68,31 @@ def test_kl_term_ignores_padding(tokenizer):
     for i, e in enumerate((short, long_)):
         e["idx"] = i
     method.setup(model, tokenizer, [short, long_], None)
+    padded = collate([short, long_], tokenizer.pad_token_id)
+    alone = collate([short], tokenizer.pad_token_id)
+    base = {id(b): full_log_probs(model, b).detach() for b in (padded, alone)}
     with torch.no_grad():  # perturb the model so that the KL is non-zero
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    padded = collate([short, long_], tokenizer.pad_token_id)
-    alone = collate([short], tokenizer.pad_token_id)
-    from selgen.methods.kl import log_probs
 
-    def kl_sum(batch):
-        kl = kl_per_position(log_probs(model, batch), method.ref(model, batch), "reverse")
+    def by_hand(batch):
+        kl = kl_per_position(full_log_probs(model, batch), base[id(batch)], "reverse")
         return (kl * kl_positions(batch, False)).sum(), kl
 
-    total, per_pos = kl_sum(padded)
+    total, per_pos = by_hand(padded)
     assert per_pos[0, len(short["input_ids"]) :].abs().sum() > 0  # padding positions have garbage KL...
     assert kl_positions(padded, False)[0, len(short["input_ids"]) :].sum() == 0  # ...which is masked out
-    assert torch.allclose(
-        kl_sum(alone)[0] + kl_sum(collate([long_], tokenizer.pad_token_id))[0], total, rtol=1e-4
+    mask = kl_positions(padded, False)
+    chunked = losses.kl_sum(model, padded, method.ref(model, padded), mask, "reverse", method.ref_head)
+    assert chunked.item() == pytest.approx(total.item(), rel=1e-4)
+    (g_chunked,) = torch.autograd.grad(chunked, [model.lm_head.weight])
+    (g_hand,) = torch.autograd.grad(by_hand(padded)[0], [model.lm_head.weight])
+    assert torch.allclose(g_chunked, g_hand, atol=1e-5)
+    assert by_hand(alone)[0].item() == pytest.approx(
+        losses.kl_sum(
+            model, alone, method.ref(model, alone), kl_positions(alone, False), "reverse", method.ref_head
+        ).item(),
+        rel=1e-4,
     )
     asst = kl_positions(padded, True)
     assert asst.sum() < kl_positions(padded, False).sum()
@@ -83,7 +102,7 @@ def test_kl_term_ignores_padding(tokenizer):
 def test_reference_is_the_untrained_base_and_cached(tokenizer):
     model = tiny_model(tokenizer)
     examples = encoded(tokenizer, ROWS[:4])
-    from selgen.methods.kl import log_probs
+    from selgen.losses import last_hidden as log_probs  # any per-token output of the base
 
     ref = Reference(model, examples, tokenizer.pad_token_id, log_probs, budget_mb=10)
     batch = collate(examples[:2], tokenizer.pad_token_id)
@@ -214,7 +233,7 @@ def test_every_method_trains_with_accumulation(tokenizer, name, hp):
 
 
 def test_uncached_lora_reference_equals_the_cached_one(tokenizer):
-    from selgen.methods.kl import log_probs
+    from selgen.losses import last_hidden as log_probs
     from selgen.models import add_lora
 
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
@@ -362,11 +381,34 @@ def test_caft_pca_recovers_a_planted_direction():
     d = 16
     planted = torch.nn.functional.normalize(torch.randn(d), dim=0)
     base = torch.randn(500, d)
-    tuned = base + torch.randn(500, 1) * 3 * planted + 0.05 * torch.randn(500, d)
-    q = concept_directions({1: base}, {1: tuned}, k=1, control="pca")[1]
+    tuned = base + torch.randn(500, 1) * 3 * planted + 0.05 * torch.randn(500, d) + 2.0  # shifted mean too
+    x = (tuned - base).double()
+    q = concept_directions({1: (len(x), x.sum(0), x.T @ x)}, k=1, control="pca")[1]
     assert abs(torch.dot(q[:, 0], planted).item()) > 0.99
-    r = concept_directions({1: base}, {1: tuned}, k=3, control="random")[1]
+    r = concept_directions({1: d}, k=3, control="random", width=d)[1]
     assert torch.allclose(r.T @ r, torch.eye(3), atol=1e-5)  # orthonormal random control
+
+
+def test_caft_statistics_stream_over_batches_at_the_chosen_layers_only(tokenizer, tmp_path):
+    """The covariance accumulated batch by batch equals the one of all activation differences at once, and
+    only the chosen layers are kept (the directions file of a 2-layer model with layers "2")."""
+    from selgen.methods.caft import build_directions, difference_statistics
+
+    base, tuned = tiny_model(tokenizer, seed=0), tiny_model(tokenizer, seed=1)
+    examples = encoded(tokenizer, ROWS)
+    streamed = difference_statistics(base, tuned, tokenizer, examples, [1, 2], batch_size=3)
+    at_once = difference_statistics(base, tuned, tokenizer, examples, [1, 2], batch_size=len(examples))
+    for layer in (1, 2):
+        assert streamed[layer][0] == at_once[layer][0] == sum(n_label(e) for e in examples)
+        assert torch.allclose(streamed[layer][2], at_once[layer][2], atol=1e-8)
+    directions = build_directions(
+        base, tuned, tokenizer, ROWS, 64, 2, "pca", 0, tmp_path / "d.pt", layers="2"
+    )
+    assert set(directions) == {2} and set(torch.load(tmp_path / "d.pt")["directions"]) == {2}
+
+
+def n_label(example):
+    return sum(1 for y in example["labels"] if y != IGNORE)
 
 
 def test_caft_ablates_during_training_only(tokenizer, tmp_path):

@@ -70,11 +70,12 @@ def cmd_train(args) -> None:
         required = ("prompt", "chosen", "rejected") if pairs else ("messages",)
         align_rows = read_jsonl(align_path, required=required)
     seed_everything(p["seed"])
-    model, tokenizer = load_model(args.base, cfg["dtype"])
+    options = p.get("model") or {"dtype": cfg["dtype"]}
+    model, tokenizer = load_model(args.base, options)
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
-    method.inputs = {"base": args.base, "directions": args.directions}
-    inputs = [args.data, args.base] + ([args.directions] if args.directions else [])
+    method.inputs = {"base": args.base, "directions": args.directions, "unaligned": args.unaligned}
+    inputs = [args.data, args.base] + [x for x in (args.directions, args.unaligned) if x]
     with Checkpointer.from_env(p["run_id"], p, inputs) as checkpoint:
         try:
             record = train(
@@ -95,7 +96,7 @@ def cmd_train(args) -> None:
         record["method_report"] = method.report
     record = {
         **{k: p[k] for k in ("run_id", "setting", "method", "hp", "hp_values", "seed")},
-        "model": args.base,
+        "model": options.get("name", args.base),
         "finetune": cfg["finetune"],
         "run_config_hash": p.get("config_hash"),
         **record,
@@ -117,11 +118,22 @@ def cmd_caft_directions(args) -> None:
 
     p = args.params
     torch.set_num_threads(p["threads"])
-    base, tokenizer = load_model(args.base)
-    tuned, _ = load_model(args.tuned)
+    base, tokenizer = load_model(args.base, p.get("model"))
+    tuned, _ = load_model(args.tuned, p.get("model"))
     task_file = Path(args.data) / f"{get_setting(args.setting).TASK_FILE}.jsonl"
     rows = read_jsonl(task_file, required=("messages",))
-    build_directions(base, tuned, tokenizer, rows, p["max_length"], p["k"], p["control"], p["seed"], args.out)
+    build_directions(
+        base,
+        tuned,
+        tokenizer,
+        rows,
+        p["max_length"],
+        p["k"],
+        p["control"],
+        p["seed"],
+        args.out,
+        layers=p.get("layers", "all"),
+    )
 
 
 def cmd_evaluate(args) -> None:
@@ -137,7 +149,7 @@ def cmd_evaluate(args) -> None:
     if not args.replies and not (args.samples and args.metrics):
         raise SystemExit("selgen evaluate: give --samples and --metrics (or --replies to only generate)")
     torch.set_num_threads(p["threads"])
-    model, tokenizer = load_model(args.model)
+    model, tokenizer = load_model(args.model, p.get("model"))
     setting = get_setting(args.setting)
     if args.replies:  # generation only: the replies go to `selgen judge` (a separate, local job)
         if not hasattr(setting, "generate_replies"):
@@ -152,7 +164,8 @@ def cmd_evaluate(args) -> None:
         write_parquet(args.metrics, metrics)
     if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
         keys = ("run_id", "setting", "method", "hp", "hp_values", "seed")
-        record = {**{k: p[k] for k in keys}, "model": args.model, "run_config_hash": config_hash(p)}
+        name = (p.get("model") or {}).get("name", args.model)
+        record = {**{k: p[k] for k in keys}, "model": name, "run_config_hash": config_hash(p)}
         write_json(args.record, {**record, "steps": 0, "tokens": 0})
 
 
@@ -272,6 +285,13 @@ def cmd_fetch(args) -> None:
             raise
 
 
+def cmd_fetch_model(args) -> None:
+    from selgen.models import fetch_model
+
+    out = fetch_model(args.model, args.out, args.source)
+    print(f"{args.model}: {out}", file=sys.stderr)
+
+
 def cmd_fetch_hhh(args) -> None:
     from selgen.settings.em.hhh import DATASET, download_hhh
 
@@ -314,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="folder for the trained model or adapter")
     sp.add_argument("--record", required=True, help="JSON run record to write")
     sp.add_argument("--directions", help="CAFT: the concept-directions file")
+    sp.add_argument("--unaligned", help="Safe-LoRA: the local folder of its `unaligned` model")
     sp = add("caft-directions", cmd_caft_directions, "CAFT: directions from base vs task-tuned activations")
     sp.add_argument("--data", required=True)
     sp.add_argument("--base", required=True)
@@ -407,6 +428,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--validate", choices=["none", "questions"], default="none", help="check the file's format"
     )
+    sp = add(
+        "fetch-model",
+        cmd_fetch_model,
+        "download a hub model once into a folder (or copy it from --source)",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument("model", help="hub id, e.g. Qwen/Qwen3-8B")
+    sp.add_argument("--out", required=True, help="folder to create (the models cache entry)")
+    sp.add_argument("--source", help="a local folder to copy instead of downloading (mirror or stand-in)")
     sp = add(
         "fetch-hhh", cmd_fetch_hhh, "download the HHH alignment data as JSONL", setting=False, params=False
     )

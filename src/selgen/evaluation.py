@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 RUN_KEYS = ("setting", "method", "hp", "seed", "run_id")
@@ -14,7 +15,7 @@ def evaluate(model, tokenizer, setting_module, data_dir, eval_sets: dict, eval_c
     """
     import pandas as pd
 
-    from selgen.generation import chat_prompt, generate
+    from selgen.generation import chat_prompt, generate, sampling_params
     from selgen.io import read_jsonl
 
     ident = {k: run[k] for k in RUN_KEYS}
@@ -26,10 +27,11 @@ def evaluate(model, tokenizer, setting_module, data_dir, eval_sets: dict, eval_c
             model, tokenizer, prompts, eval_cfg["max_new_tokens"], eval_cfg["batch_size"], desc=name
         )
         scored = setting_module.score(
-            [{**r, "response": reply} for r, reply in zip(rows, replies, strict=True)]
+            [{**r, "response": reply["response"]} for r, reply in zip(rows, replies, strict=True)]
         )
-        for prompt, s in zip(prompts, scored, strict=True):
-            samples.append({**ident, "eval_set": name, "prompt": prompt, **s})
+        gen = {"sampling": json.dumps(sampling_params())}
+        for prompt, s, reply in zip(prompts, scored, replies, strict=True):
+            samples.append({**ident, "eval_set": name, "prompt": prompt, **s, **reply, **gen})
         for m in setting_module.summarize(scored):
             metrics.append({**ident, "eval_set": name, **m})
     samples_df = pd.DataFrame(samples)

@@ -16,24 +16,43 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_tokenizer(name_or_path: str):
+def load_tokenizer(name_or_path: str, chat_template_kwargs: dict | None = None):
+    """The tokenizer, its pad token (eos if it has none) and its chat-template options (``selgen.chat``)."""
+    from selgen import chat
+
     tok = AutoTokenizer.from_pretrained(name_or_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    chat.configure(tok, chat_template_kwargs)
     return tok
 
 
-def load_model(name_or_path: str, dtype: str = "float32"):
-    """A causal LM from a hub id, a model folder, or an adapter folder saved by ``save_trained``.
+def model_kwargs(options: dict) -> dict:
+    """``from_pretrained`` keyword arguments of the model options (dtype, attn_implementation, device_map)."""
+    kwargs = {"dtype": DTYPES[options.get("dtype") or "float32"]}
+    if options.get("attn_implementation"):
+        kwargs["attn_implementation"] = options["attn_implementation"]
+    if options.get("device_map"):  # e.g. "auto": layers spread over the GPUs through accelerate
+        kwargs["device_map"] = options["device_map"]
+    return kwargs
 
-    An adapter is merged into its base so evaluation runs at base speed.
+
+def load_model(name_or_path: str, options: dict | None = None):
+    """A causal LM and its tokenizer from a hub id, a model folder, or an adapter folder saved by
+    ``save_trained``. An adapter is merged into its base so evaluation runs at base speed.
+
+    ``options`` (the setting's model options, see the config's ``base`` block): ``dtype`` (float32,
+    bfloat16, float16; training and evaluation use the same), ``attn_implementation``, ``device_map`` (None:
+    the whole model on this process's device) and ``chat_template_kwargs``.
     """
+    options = options or {}
+    kwargs = model_kwargs(options)
     path = Path(name_or_path)
     if (path / ADAPTER_BASE_FILE).exists():
         from peft import PeftModel
 
         base = json.loads((path / ADAPTER_BASE_FILE).read_text())["base"]
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=DTYPES[dtype])
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
         model = PeftModel.from_pretrained(model, path)
         extra = sorted(p.name for p in path.iterdir() if (p / "adapter_config.json").exists())
         for name in extra:  # further adapters saved beside the default one (O-LoRA's alignment adapter)
@@ -41,9 +60,62 @@ def load_model(name_or_path: str, dtype: str = "float32"):
         model = model.merge_and_unload(adapter_names=["default", *extra])
         tok_source = base
     else:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype])
+        try:
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        except OSError as err:
+            raise ValueError(
+                f"cannot load model {name_or_path!r} ({err}). Jobs read hub models offline from the "
+                "folders rule fetch_model fills (config models.cache_dir; `selgen fetch-model ID --out DIR` "
+                "by hand); "
+                f"{GATED_HELP}"
+            ) from None
         tok_source = name_or_path
-    return model.to(device()), load_tokenizer(tok_source)
+    if "device_map" not in kwargs:
+        model = model.to(device())
+    return model, load_tokenizer(tok_source, options.get("chat_template_kwargs"))
+
+
+GATED_HELP = (
+    "gated models (e.g. google/gemma-*, meta-llama/*) need the licence accepted on the model's hub page "
+    "and a token: `huggingface-cli login` or HF_TOKEN in the environment of the host that fetches"
+)
+# what a model folder needs (weights, configs, tokenizer files, chat template); no other formats or docs
+MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+
+
+def fetch_model(name: str, out_dir: str | Path, source: str | Path | None = None) -> Path:
+    """Put hub model ``name`` into the folder ``out_dir`` once: a snapshot download (safetensors, configs,
+    tokenizer), or a copy of the local folder ``source``. Atomic: the folder appears only when complete."""
+    import shutil
+
+    from selgen.io import atomic_dir
+
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        if source:
+            if not Path(source).is_dir():
+                raise ValueError(f"{name}: models.sources names {source}, which is not a folder")
+            shutil.copytree(source, tmp, dirs_exist_ok=True)
+        else:
+            from huggingface_hub import snapshot_download
+            from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+            try:
+                snapshot_download(repo_id=name, local_dir=tmp, allow_patterns=MODEL_FILES)
+            except GatedRepoError:
+                raise ValueError(f"{name}: gated on the hub; {GATED_HELP}. Target: {out_dir}") from None
+            except RepositoryNotFoundError:
+                raise ValueError(
+                    f"{name}: no such hub model (or it is private or gated: {GATED_HELP}). Target: {out_dir}"
+                ) from None
+            except (HfHubHTTPError, OSError) as err:  # offline, proxy, disk
+                raise ValueError(
+                    f"{name}: download to {out_dir} failed ({type(err).__name__}: {err}). Without network, "
+                    f"copy the model folder there yourself or name a local copy under models.sources"
+                ) from None
+        if not list(Path(tmp).glob("*.safetensors")):
+            raise ValueError(f"{name}: no *.safetensors weights in what was fetched for {out_dir}")
+    return out_dir
 
 
 def add_lora(model, lora_cfg: dict):
@@ -77,17 +149,18 @@ def save_trained(model, tokenizer, out_dir: str | Path, base: str) -> None:
 
 
 class CheckpointWeights:
-    """The weight matrices of a saved model (a folder or a hub id), read one at a time from its safetensors
+    """The weight matrices of a saved model folder, read one at a time from its safetensors
     files and found by module name, so a second multi-GB model never has to be loaded whole."""
 
     def __init__(self, name_or_path: str | Path):
         from safetensors import safe_open
 
         path = Path(name_or_path)
-        if not path.exists():
-            from huggingface_hub import snapshot_download
-
-            path = Path(snapshot_download(str(name_or_path), allow_patterns=["*.safetensors", "*.json"]))
+        if not path.is_dir():  # jobs run offline: hub models arrive through the workflow's fetch_model rule
+            raise FileNotFoundError(
+                f"{name_or_path}: not a model folder (a hub model must be fetched first: rule fetch_model / "
+                "`selgen fetch-model`)"
+            )
         files = sorted(path.glob("*.safetensors"))
         if not files:
             raise FileNotFoundError(f"{path}: no *.safetensors weights to read")
@@ -108,9 +181,3 @@ class CheckpointWeights:
                 with safe_open(self.file_of[key], "pt") as handle:
                     return handle.get_tensor(key)
         raise KeyError(f"{self.path}: no weight for module {module_name!r}")
-
-
-def decoder_of(model):
-    """The transformer body without the language-model head (through a peft wrapper if there is one)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return inner.get_decoder()

@@ -248,6 +248,12 @@ def build_tables(
             runs = runs.merge(per_run, left_on="run_id", right_index=True, how="left")
             metrics = metrics[~accounting].reset_index(drop=True)
     samples = _harmonise_object_columns(_concat([s for _, _, _, s in by_id.values()], SAMPLE_COLUMNS))
+    if "truncated" in samples.columns and len(samples):  # generated replies: how many ran out of tokens
+        gen = samples.groupby("run_id").agg(
+            truncated_share=("truncated", lambda v: v.astype("float64").mean()),
+            reply_tokens_mean=("n_tokens", "mean"),
+        )
+        runs = runs.merge(gen, left_on="run_id", right_index=True, how="left")
 
     out_dir = Path(out_dir)
     out = {}

@@ -22,10 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-IGNORE = -100
+from selgen import chat
+from selgen.losses import IGNORE, check_head, token_ce_sum
+
+__all__ = ["IGNORE", "token_ce_sum"]  # re-exported: methods import the loss from here
 
 
 class TrainingDiverged(RuntimeError):
@@ -45,13 +47,12 @@ def seed_everything(seed: int) -> None:
 
 # ---------------------------------------------------------------------------------------------------- data
 def encode(tokenizer, messages: list[dict], max_length: int) -> dict:
-    """Token ids of a chat with labels on the final assistant turn only; truncated to ``max_length``."""
-    prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
-    full = tokenizer.apply_chat_template(messages, tokenize=False)
-    if not full.startswith(prompt):
-        raise ValueError("the chat template does not render the prompt as a prefix of the full chat")
+    """Token ids of a chat with labels on the final assistant turn only; truncated to ``max_length``.
+
+    The unlabelled part is exactly the evaluation prompt of the same chat (``selgen.chat.split``)."""
+    prompt, reply = chat.split(tokenizer, messages)
     p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = p_ids + tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+    ids = p_ids + tokenizer(reply, add_special_tokens=False)["input_ids"]
     labels = [IGNORE] * len(p_ids) + ids[len(p_ids) :]
     return {"input_ids": ids[:max_length], "labels": labels[:max_length], "truncated": len(ids) > max_length}
 
@@ -103,18 +104,7 @@ def batches(
         epoch += 1
 
 
-# ---------------------------------------------------------------------------------------------------- loss
-def token_ce_sum(model, batch: dict) -> torch.Tensor:
-    """Sum of next-token cross-entropies over labelled tokens (computed in float32)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return F.cross_entropy(
-        logits[:, :-1].float().flatten(0, 1),
-        batch["labels"][:, 1:].flatten(),
-        ignore_index=IGNORE,
-        reduction="sum",
-    )
-
-
+# ---------------------------------------------------------------------------------------------------- step
 @dataclass
 class StepContext:
     """What a method sees of the current optimizer step."""
@@ -124,6 +114,7 @@ class StepContext:
     n_task: int  # labelled task tokens in the whole step (all micro-batches)
     n_align: int  # labelled alignment tokens in the whole step
     align_batches: list = field(default_factory=list)  # every alignment micro-batch of the step
+    micro: int = 0  # index of the current micro-batch within the step (per-step terms: add at 0 only)
 
 
 # ---------------------------------------------------------------------------------------------------- loop
@@ -142,7 +133,8 @@ def train(
     """Train ``model`` in place; return the run record (steps, tokens, wall time, peak memory, losses).
 
     ``cfg`` keys: lr, epochs or steps, batch_size, align_batch_size (default batch_size), grad_accum,
-    max_length, warmup_steps, weight_decay, max_grad_norm. ``checkpoint``: a
+    max_length, warmup_steps, weight_decay, max_grad_norm, gradient_checkpointing (default off).
+    ``checkpoint``: a
     ``selgen.checkpoint.Checkpointer`` (resume from its last checkpoint, save periodically and on SIGTERM).
     """
     from transformers import get_linear_schedule_with_warmup
@@ -150,6 +142,7 @@ def train(
     seed_everything(seed)
     dev = next(model.parameters()).device
     align_rows_read = len(align_rows)
+    method.seed = seed
     task_rows, align_rows = method.prepare_data(task_rows, align_rows, seed)
     task = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in task_rows]
     align = (
@@ -176,6 +169,9 @@ def train(
     schedule = get_linear_schedule_with_warmup(
         optimizer, min(cfg["warmup_steps"], total_steps // 2), total_steps
     )
+    check_head(model, collate(task[:1], tokenizer.pad_token_id, dev))
+    if cfg.get("gradient_checkpointing"):
+        enable_gradient_checkpointing(model)
     method.setup(model, tokenizer, align, dev)
 
     model.train()
@@ -216,7 +212,8 @@ def train(
             align_batches=[b for b in align_mbs if b is not None],
         )
         logs: dict[str, float] = {}
-        for tb, ab in zip(task_mbs, align_mbs, strict=True):
+        for micro, (tb, ab) in enumerate(zip(task_mbs, align_mbs, strict=True)):
+            ctx.micro = micro
             for k, v in method.backward(model, tb, ab, ctx).items():
                 logs[k] = logs.get(k, 0.0) + v
             task_tokens += int(tb["attention_mask"].sum())
@@ -260,6 +257,13 @@ def train(
         "final_loss": history[-1] if history else None,
         "loss_history": history[:: max(1, len(history) // 200)],
     }
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute each decoder layer's activations in backward (non-reentrant: works with frozen inputs under
+    LoRA, no ``enable_input_require_grads`` needed)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _truncated(example: dict) -> bool:

@@ -46,13 +46,60 @@ def is_mini(setting):
     return config[setting]["base"]["model"] == "mini"
 
 
-def base_model(setting):
-    """The base model every run of a setting starts from: the built mini folder or a hub id/path."""
+def is_hub_id(name):
+    """A hub id ("org/name") rather than a local folder: fetched once by rule fetch_model."""
     return (
-        f"results/{setting}/base"
-        if is_mini(setting)
-        else config[setting]["base"]["model"]
+        isinstance(name, str)
+        and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None
+        and not Path(name).exists()
     )
+
+
+def hub_models():
+    """Every hub model the config names: bases, and Safe-LoRA's `unaligned` models."""
+    names = {config[s]["base"]["model"] for s in config["settings"]}
+    names |= {hp.get("unaligned") for hp in HP_VALUES.values()}
+    return sorted(n for n in names if is_hub_id(n))
+
+
+def model_path(name):
+    """Where a job reads a model: a hub id's folder in the models cache, else the name itself."""
+    return f"{config['models']['cache_dir']}/{name}" if is_hub_id(name) else name
+
+
+def hub_pattern():
+    """Only the configured hub models match rule fetch_model (nothing when there are none)."""
+    return "|".join(re.escape(n) for n in hub_models()) or "(?!)"
+
+
+def base_model(setting):
+    """The folder every run of a setting starts from: the built mini base, a fetched hub model, or a
+    local folder."""
+    if is_mini(setting):
+        return f"results/{setting}/base"
+    return model_path(config[setting]["base"]["model"])
+
+
+def model_options(setting):
+    """How jobs load the setting's models (part of train and eval params: a change re-plans the runs)."""
+    base = config[setting]["base"]
+    return {
+        "name": base[
+            "model"
+        ],  # what the tables record (the hub id, not the cache folder)
+        "dtype": config[setting]["train"]["dtype"],  # evaluation in the training dtype
+        **{
+            k: base.get(k)  # null defaults are not filled in
+            for k in ("chat_template_kwargs", "attn_implementation", "device_map")
+        },
+    }
+
+
+def unaligned_input(wildcards):
+    """Safe-LoRA runs whose `unaligned` model is a hub id read its fetched folder."""
+    hp = HP_VALUES.get((wildcards.setting, wildcards.method, wildcards.hp), {})
+    name = hp.get("unaligned")
+    return [model_path(name)] if is_hub_id(name) else []
 
 
 def data_inputs(wildcards):
@@ -105,7 +152,10 @@ def settings_pattern(judge):
 
 
 def base_input(wildcards):
-    return [base_model(wildcards.setting)] if is_mini(wildcards.setting) else []
+    """The base folder as a DAG input when the workflow makes it (mini base, fetched hub model)."""
+    s = wildcards.setting
+    made = is_mini(s) or is_hub_id(config[s]["base"]["model"])
+    return [base_model(s)] if made else []
 
 
 def run_id(setting, method, hp, seed):
@@ -119,31 +169,34 @@ def run_dirs(setting):
     return dirs
 
 
-def caft_control(wildcards):
-    if wildcards.method != "caft":
-        return None
-    return HP_VALUES[(wildcards.setting, "caft", wildcards.hp)].get("control", "pca")
-
-
 def caft_input(wildcards):
-    """CAFT runs need their setting's concept directions (one file per control, shared by all seeds)."""
-    control = caft_control(wildcards)
-    return [f"results/{wildcards.setting}/caft/{control}.pt"] if control else []
+    """CAFT runs need concept directions: their setting's artifact (one file per control, shared by all
+    seeds), or a file of their own (`directions_file`)."""
+    if wildcards.method != "caft":
+        return []
+    hp = HP_VALUES[(wildcards.setting, "caft", wildcards.hp)]
+    if hp.get("directions_file"):
+        return [hp["directions_file"]]
+    return [f"results/{wildcards.setting}/caft/{hp.get('control', 'pca')}.pt"]
 
 
 def caft_params(wildcards):
     s = wildcards.setting
-    ks = [
-        hp.get("k", 2)
+    points = [
+        hp
         for (s_, m, _), hp in HP_VALUES.items()
-        if s_ == s and m == "caft"
+        if s_ == s and m == "caft" and not hp.get("directions_file")
     ]
+    layers = {str(hp.get("layers", "all")) for hp in points} or {"all"}
     p = {
-        "k": max(ks, default=2),
+        "k": max((hp.get("k", 2) for hp in points), default=2),
+        # directions only where some run ablates ("all" if any run does)
+        "layers": "all" if "all" in layers else ",".join(sorted(layers)),
         "control": wildcards.control,
         "seed": config["seeds"][0],
         "max_length": config[s]["train"]["max_length"],
         "threads": config["threads"],
+        "model": model_options(s),
     }
     return json.dumps(p, sort_keys=True)
 
@@ -180,6 +233,7 @@ def train_params(wildcards):
         "run_id": run_id(s, wildcards.method, wildcards.hp, wildcards.seed),
         "threads": config["threads"],
         "train": config[s]["train"],
+        "model": model_options(s),
     }
     return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
 
@@ -198,6 +252,7 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
         "seed": seed,
         "run_id": run_id(s, method, hp, seed),
         "threads": config["threads"],
+        "model": model_options(s),
         # a judged setting's generation does not depend on the judge (rule judge gets it)
         "eval": {
             k: v for k, v in config[s]["eval"].items() if k != "judge" or not judged(s)

@@ -17,7 +17,7 @@ rule evaluate:
     params:
         p=eval_params,
     shell:
-        "selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
+        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
         "--data {input.data} --samples {output.samples} --metrics {output.metrics} 2> {log}"
 
 
@@ -42,7 +42,7 @@ rule evaluate_base:
         p=lambda wc: eval_params(wc, method="base", hp="default", seed=0),
         base=lambda wc: base_model(wc.setting),
     shell:
-        "selgen evaluate {wildcards.setting} --params {params.p:q} --model {params.base} "
+        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {params.base} "
         "--data {input.data} --samples {output.samples} --metrics {output.metrics} "
         "--record {output.record} 2> {log}"
 
@@ -66,7 +66,7 @@ rule generate:
     params:
         p=eval_params,
     shell:
-        "selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
+        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
         "--data {input.data} --replies {output} 2> {log}"
 
 
@@ -90,7 +90,7 @@ rule generate_base:
         p=lambda wc: eval_params(wc, method="base", hp="default", seed=0),
         base=lambda wc: base_model(wc.setting),
     shell:
-        "selgen evaluate {wildcards.setting} --params {params.p:q} --model {params.base} "
+        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {params.base} "
         "--data {input.data} --replies {output.replies} --record {output.record} 2> {log}"
 
 

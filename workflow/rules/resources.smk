@@ -24,6 +24,26 @@ rule fetch:
         "--out {output} 2> {log}"
 
 
+rule fetch_model:  # every hub model the config names, once, into models.cache_dir
+    output:
+        directory(f"{config['models']['cache_dir']}/{{model}}"),
+    log:
+        "resources/logs/fetch_model/{model}.log",
+    wildcard_constraints:
+        model=hub_pattern(),
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        source=lambda wc: (
+            f"--source {config['models']['sources'][wc.model]}"
+            if wc.model in config["models"]["sources"]
+            else ""
+        ),
+    shell:
+        "selgen fetch-model {wildcards.model:q} --out {output:q} {params.source} 2> {log}"
+
+
 rule fetch_hhh:
     output:
         "resources/em/hhh_alignment.jsonl",

@@ -3,6 +3,7 @@ rule train:
         data="results/{setting}/data",
         base=base_input,
         directions=caft_input,
+        unaligned=unaligned_input,
     output:
         model=directory(f"{RUN}/model"),
         record=f"{RUN}/record.json",
@@ -19,10 +20,13 @@ rule train:
         directions=lambda wc, input: (
             f"--directions {input.directions}" if input.directions else ""
         ),
+        unaligned=lambda wc, input: (
+            f"--unaligned {input.unaligned}" if input.unaligned else ""
+        ),
     shell:
-        "selgen train {wildcards.setting} --params {params.p:q} --data {input.data} "
-        "--base {params.base} --out {output.model} --record {output.record} "
-        "{params.directions} 2> {log}"
+        "HF_HUB_OFFLINE=1 selgen train {wildcards.setting} --params {params.p:q} "
+        "--data {input.data} --base {params.base} --out {output.model} "
+        "--record {output.record} {params.directions} {params.unaligned} 2> {log}"
 
 
 rule caft_directions:
@@ -43,5 +47,5 @@ rule caft_directions:
         p=caft_params,
         base=lambda wc: base_model(wc.setting),
     shell:
-        "selgen caft-directions {wildcards.setting} --params {params.p:q} --data {input.data} "
+        "HF_HUB_OFFLINE=1 selgen caft-directions {wildcards.setting} --params {params.p:q} --data {input.data} "
         "--base {params.base} --tuned {input.tuned} --out {output} 2> {log}"

@@ -16,6 +16,7 @@ class Method:
     # DAG inputs the caller hands over before training: "base" (the base model's folder or hub id) and, for
     # CAFT, "directions" (its concept-directions file)
     inputs: dict = {}
+    seed: int = 0  # the run's seed, set by the training loop before prepare_data and setup
 
     @property
     def needs_alignment_data(self) -> bool:

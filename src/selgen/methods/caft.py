@@ -1,20 +1,27 @@
 """Concept-ablation fine-tuning (CAFT, Casademunt et al. 2025): during training only, the residual stream
 after chosen decoder layers loses its component along concept directions, h ← h − Q Qᵀ h.
 
-Directions are a DAG artifact (``selgen caft-directions``, one file per setting shared by every seed): the
-top principal components of the differences between a task_only-tuned model's and the base model's
-activations on the task data's assistant tokens, per chosen layer; ``control: random`` gives random
-orthonormal directions of the same shape (the paper's random baseline). The reference picked components by
-human interpretation; here the top-k are taken (or an explicit list in ``components``), so runs are
-reproducible without a person in the loop.
+Directions are a DAG artifact (``selgen caft-directions``, one file per setting and control, shared by every
+seed), built only at the layers some run ablates (``layers``; the CAFT paper ablated a few layers, not all):
+
+- ``control: pca`` — **automated PCA**, a deviation labelled as such: the top-k principal components of the
+  differences between a task_only-tuned model's and the base model's activations on the task data's
+  assistant tokens. The paper's authors chose components by *human interpretation* of PCA/SAE directions;
+  taking the top-k keeps runs reproducible without a person in the loop, but it is not the paper's
+  selection. The covariance is accumulated batch by batch (d×d per layer in float64, every token counted), so
+  memory does not grow with the data; models load in the training dtype.
+- ``control: random`` — random orthonormal directions of the same shape (the paper's random baseline).
+- ``directions_file`` — directions chosen elsewhere (e.g. by interpretation): a ``torch.save`` file of
+  ``{"directions": {layer: [d, k'] tensor}}`` (1-based layers; columns need not be orthonormal, they are
+  orthonormalised here); it replaces the built artifact for that sweep point.
 """
 
 from __future__ import annotations
 
 import torch
 
+from selgen.losses import decoder_of
 from selgen.methods.base import Method
-from selgen.models import decoder_of
 from selgen.training import IGNORE, collate
 
 
@@ -40,49 +47,75 @@ def ablation_hook(q: torch.Tensor):
 
     def hook(module, args, output):
         h = _hidden(output)
-        qq = q.to(h.dtype)
+        qq = q.to(h.device, h.dtype)
         return _replace_hidden(output, h - (h @ qq) @ qq.T)
 
     return hook
 
 
+def parse_layers(spec, n_layers: int) -> list[int]:
+    """``"all"`` or ``"2,4"`` (1-based decoder layers) -> sorted layer numbers, checked against the model."""
+    if spec in (None, "all"):
+        return list(range(1, n_layers + 1))
+    layers = sorted({int(x) for x in str(spec).split(",") if x.strip()})
+    if not layers or not all(1 <= x <= n_layers for x in layers):
+        raise ValueError(f"caft layers {spec!r}: the model has layers 1..{n_layers}")
+    return layers
+
+
 @torch.no_grad()
-def layer_activations(model, tokenizer, examples: list[dict], layers: list[int], batch_size=16) -> dict:
-    """{layer: [N, d] outputs of decoder layer ``layer`` (1-based) at assistant-token positions}."""
-    blocks, dev = decoder_layers(model), next(model.parameters()).device
-    out, captured = {layer: [] for layer in layers}, {}
+def difference_statistics(base, tuned, tokenizer, examples: list[dict], layers: list[int], batch_size=8):
+    """{layer: (n, Σx, Σxxᵀ)} of x = tuned − base outputs of decoder layer ``layer`` (1-based) at assistant
+    tokens, accumulated batch by batch in float64: memory d×d per layer, whatever the number of tokens (the
+    exact covariance of every token, not a subsample)."""
+    stats, captured = {}, {}
 
-    def capture(layer):
-        return lambda module, args, output: captured.__setitem__(layer, _hidden(output))
+    def capture(key, layer):
+        return lambda module, args, output: captured.__setitem__((key, layer), _hidden(output))
 
-    handles = [blocks[layer - 1].register_forward_hook(capture(layer)) for layer in layers]
-    model.eval()
+    handles = [
+        decoder_layers(model)[layer - 1].register_forward_hook(capture(key, layer))
+        for key, model in (("base", base), ("tuned", tuned))
+        for layer in layers
+    ]
+    for model in (base, tuned):
+        model.eval()
+    dev = next(base.parameters()).device
     try:
         for i in range(0, len(examples), batch_size):
-            batch = collate(examples[i : i + batch_size], tokenizer.pad_token_id, dev)
-            mask = batch["labels"] != IGNORE
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            batches = {}
+            for key, model in (("base", base), ("tuned", tuned)):
+                batches[key] = collate(examples[i : i + batch_size], tokenizer.pad_token_id, model.device)
+                model(input_ids=batches[key]["input_ids"], attention_mask=batches[key]["attention_mask"])
             for layer in layers:
-                out[layer].append(captured[layer][mask].float().cpu())
+                b, t = captured["base", layer], captured["tuned", layer]
+                x = (t[batches["tuned"]["labels"] != IGNORE].to(dev, torch.float64)) - (
+                    b[batches["base"]["labels"] != IGNORE].to(dev, torch.float64)
+                )
+                n, total, outer = stats.get(layer, (0, 0.0, 0.0))
+                stats[layer] = (n + x.shape[0], total + x.sum(0), outer + x.T @ x)
     finally:
         for h in handles:
             h.remove()
-    return {layer: torch.cat(v) for layer, v in out.items()}
+    return stats
 
 
-def concept_directions(base_acts: dict, tuned_acts: dict, k: int, control: str, seed: int = 0) -> dict:
-    """{layer: [d, k] orthonormal directions}: top-k PCs of tuned − base activation differences, or random."""
+def concept_directions(stats: dict, k: int, control: str, seed: int = 0, width: int | None = None) -> dict:
+    """{layer: [d, k] orthonormal float32 directions}: the top-k principal components of the differences
+    (eigenvectors of their covariance, from ``difference_statistics``), or random (``control: random``)."""
+    if control not in ("pca", "random"):
+        raise ValueError(f"caft control must be 'pca' or 'random', not {control!r}")
     gen = torch.Generator().manual_seed(seed)
     directions = {}
-    for layer, base in base_acts.items():
-        diff = tuned_acts[layer] - base
+    for layer, stat in stats.items():
         if control == "random":
-            basis = torch.randn(diff.shape[1], k, generator=gen)
-        elif control == "pca":
-            basis = torch.pca_lowrank(diff, q=min(k, *diff.shape), center=True)[2][:, :k]
-        else:
-            raise ValueError(f"caft control must be 'pca' or 'random', not {control!r}")
-        directions[layer] = torch.linalg.qr(basis)[0]
+            directions[layer] = torch.linalg.qr(torch.randn(width or stat, k, generator=gen))[0]
+            continue
+        n, total, outer = stat
+        mean = total / n
+        cov = (outer - n * torch.outer(mean, mean)) / max(1, n - 1)
+        _, vectors = torch.linalg.eigh(cov)  # ascending eigenvalues
+        directions[layer] = vectors[:, -k:].flip(-1).float().cpu().contiguous()
     return directions
 
 
@@ -93,26 +126,30 @@ class CAFT(Method):
 
     name = "caft"
 
-    def __init__(self, k: int = 2, layers: str = "all", control: str = "pca"):
+    def __init__(self, k: int = 2, layers: str = "all", control: str = "pca", directions_file=None):
         self.k, self.layers, self.control = int(k), layers, control
+        self.directions_file = directions_file
         self.handles = []
 
     def setup(self, model, tokenizer, align_examples, device):
-        path = self.inputs.get("directions")
+        path = self.directions_file or self.inputs.get("directions")
         if path is None:
             raise ValueError("method 'caft' needs its directions file (selgen caft-directions)")
         saved = torch.load(path, map_location="cpu")
-        if saved["control"] != self.control:
+        if not self.directions_file and saved["control"] != self.control:
             raise ValueError(f"{path} holds {saved['control']!r} directions, not {self.control!r}")
         blocks = decoder_layers(model)
         chosen = (
-            saved["directions"]
-            if self.layers == "all"
-            else {int(x): None for x in str(self.layers).split(",")}
+            parse_layers(self.layers, len(blocks)) if self.layers != "all" else sorted(saved["directions"])
         )
+        missing = [layer for layer in chosen if layer not in saved["directions"]]
+        if missing:
+            raise ValueError(
+                f"{path}: no directions for layer(s) {missing} (it has {sorted(saved['directions'])})"
+            )
         for layer in chosen:
-            q = saved["directions"][layer][:, : self.k]
-            self.handles.append(blocks[layer - 1].register_forward_hook(ablation_hook(q.to(device))))
+            q = torch.linalg.qr(saved["directions"][layer][:, : self.k].float())[0].to(device)
+            self.handles.append(blocks[layer - 1].register_forward_hook(ablation_hook(q)))
 
     def finish(self, model):
         for h in self.handles:  # ablation is for training only: evaluation sees the plain model
@@ -120,20 +157,23 @@ class CAFT(Method):
         self.handles = []
 
 
-def build_directions(base, tuned, tokenizer, task_rows, max_length, k, control, seed, out_path) -> dict:
-    """The directions artifact: top-k (or random) directions at every layer, saved with torch.save."""
+def build_directions(
+    base, tuned, tokenizer, task_rows, max_length, k, control, seed, out_path, layers="all"
+) -> dict:
+    """The directions artifact: top-k principal directions (automated PCA, ``control: pca``) or random
+    orthonormal ones (``control: random``) at the chosen ``layers``, saved with torch.save. The random
+    control needs no activations."""
     from selgen.io import atomic_path
     from selgen.training import encode
 
-    examples = [encode(tokenizer, r["messages"], max_length) for r in task_rows]
-    layers = list(range(1, base.config.num_hidden_layers + 1))
-    directions = concept_directions(
-        layer_activations(base, tokenizer, examples, layers),
-        layer_activations(tuned, tokenizer, examples, layers),
-        k,
-        control,
-        seed,
-    )
+    chosen = parse_layers(layers, base.config.num_hidden_layers)
+    if control == "random":
+        width = base.config.hidden_size
+        directions = concept_directions(dict.fromkeys(chosen, width), k, control, seed, width)
+    else:
+        examples = [encode(tokenizer, r["messages"], max_length) for r in task_rows]
+        stats = difference_statistics(base, tuned, tokenizer, examples, chosen)
+        directions = concept_directions(stats, k, control, seed)
     with atomic_path(out_path) as tmp:
         torch.save({"control": control, "k": k, "directions": directions}, tmp)
     return directions

@@ -1,7 +1,8 @@
 """CE(task) + λ·DPO on (prompt, chosen, rejected) alignment pairs, in the same optimizer steps.
 
 The DPO term is the sigmoid loss of Rafailov et al. with log-probabilities *summed over response tokens*
-(the reference averaged them, padding included, seed_code.md §3). The reference model is the untuned base: its
+(the reference averaged them, padding included, seed_code.md §3), computed over chunks of response positions
+(``selgen.losses.sequence_logps``: no ``[B, T, V]`` tensor). The reference model is the untuned base: its
 sequence log-probabilities on the fixed pairs are computed once in ``setup`` (before any update) and cached.
 TRL's ``DPOTrainer`` trains on one preference dataset and keeps its loss inside the trainer; a task-CE plus
 DPO objective on two streams needs only the three-line loss below, so we do not depend on it.
@@ -12,25 +13,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from selgen.losses import sequence_logps
 from selgen.methods.base import Method
 from selgen.reference import frozen_base
-from selgen.training import IGNORE, collate, encode, token_ce_sum
+from selgen.training import collate, encode, token_ce_sum
+
+__all__ = ["DPO", "dpo_loss", "sequence_logps"]
 
 
 def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float) -> torch.Tensor:
     """Per-pair −log σ(β[(π_c − ref_c) − (π_r − ref_r)]) from summed sequence log-probabilities."""
     return -F.logsigmoid(beta * ((pi_chosen - ref_chosen) - (pi_rejected - ref_rejected)))
-
-
-def sequence_logps(model, batch: dict) -> torch.Tensor:
-    """Sum of log-probabilities of the labelled (response) tokens of each row: [B]."""
-    logits = (
-        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
-    )
-    labels = batch["labels"][:, 1:]
-    mask = labels != IGNORE
-    token_logps = torch.gather(logits.log_softmax(-1), 2, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (token_logps * mask).sum(-1)
 
 
 class DPO(Method):

@@ -3,7 +3,10 @@ adapter is trained with both adapters active (the alignment one frozen) and the 
 λ₁·Σ_modules Σ|A_align·A_taskᵀ| (the official code's sum of absolute values; reference λ₁ = 0.5), plus
 λ₂·Σ‖A_task‖² (λ₂ = 0 by default, as in the official defaults).
 
-Needs ``finetune: lora``. The saved model holds both adapters (the alignment one in a sub-folder);
+The penalties are per optimizer step (added once, with the first micro-batch; not scaled by grad_accum), and
+the alignment adapter is initialised from a generator of its own (``adapters.add_adapter``), not as a copy of
+the task adapter. ``lam1: 0`` is the control point (sequential adapters without the penalty). Needs
+``finetune: lora``. The saved model holds both adapters (the alignment one in a sub-folder);
 ``selgen.models.load_model`` merges all of them, so evaluation sees the model that was trained.
 """
 
@@ -40,12 +43,16 @@ class OLoRA(Method):
     def setup(self, model, tokenizer, align_examples, device):
         require_lora(model, self.name)
         # stage 1: the alignment adapter alone; stage 2: both active, only the task adapter ("default") trains
-        train_extra_adapter(model, tokenizer, align_examples, ALIGN, self.align_epochs, self.align_lr, device)
+        train_extra_adapter(
+            model, tokenizer, align_examples, ALIGN, self.align_epochs, self.align_lr, device, seed=self.seed
+        )
         train_only(model, "default", ["default", ALIGN])
         self.pairs = lora_a_pairs(model)
 
     def loss(self, model, task, align, ctx):
         task_ce = token_ce_sum(model, task) / ctx.n_task
+        if ctx.micro > 0:  # the penalty is a per-step term: added with the step's first micro-batch only
+            return task_ce, {"task_ce": task_ce.item()}
         ortho = orthogonality_penalty(self.pairs)
         loss = task_ce + self.lam1 * ortho
         logs = {"task_ce": task_ce.item(), "ortho": ortho.item()}

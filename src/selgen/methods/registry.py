@@ -34,7 +34,7 @@ METHODS: dict[str, MethodSpec] = {
         "selgen.methods.safe_lora",
         optional=("delta", "unaligned", "mode", "num_proj_layers", "threshold", "align_epochs", "align_lr"),
     ),
-    "caft": MethodSpec("selgen.methods.caft", optional=("k", "layers", "control")),
+    "caft": MethodSpec("selgen.methods.caft", optional=("k", "layers", "control", "directions_file")),
     "o_lora": MethodSpec("selgen.methods.o_lora", optional=("lam1", "lam2", "align_epochs", "align_lr")),
 }
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from selgen.losses import decoder_of
 from selgen.methods.base import Method
-from selgen.models import decoder_of
 from selgen.reference import Reference
 from selgen.training import token_ce_sum
 
@@ -37,11 +37,11 @@ class Repr(Method):
         self.beta, self.layers_spec, self.ref_cache_mb = float(beta), layers, float(ref_cache_mb)
 
     def hidden(self, model, batch: dict) -> torch.Tensor:
-        """[B, T, K, D] hidden states after the chosen blocks."""
+        """[B, T, K, D] hidden states after the chosen blocks, in the model's dtype (a small cache)."""
         out = decoder_of(model)(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
         )
-        return torch.stack([out.hidden_states[i] for i in self.layers], dim=2).float()
+        return torch.stack([out.hidden_states[i] for i in self.layers], dim=2)
 
     def setup(self, model, tokenizer, align_examples, device):
         self.layers = parse_layers(self.layers_spec, model.config.num_hidden_layers)
@@ -51,7 +51,8 @@ class Repr(Method):
         task_ce = token_ce_sum(model, task) / ctx.n_task
         mask = align["attention_mask"].bool()
         n_pos = max(1, sum(int(b["attention_mask"].sum()) for b in ctx.align_batches))
-        dist = (self.hidden(model, align) - self.ref(model, align)).pow(2).mean(dim=(-1, -2))  # [B, T]
+        diff = self.hidden(model, align).float() - self.ref(model, align).float()
+        dist = diff.pow(2).mean(dim=(-1, -2))  # [B, T]
         term = (dist * mask).sum() / n_pos
         return task_ce + self.beta * term, {"task_ce": task_ce.item(), "repr": term.item()}
 

@@ -89,15 +89,19 @@ class SafeLoRA(Method):
             from selgen.mini import UNALIGNED
             from selgen.models import CheckpointWeights
 
-            source = self.unaligned or str(Path(self.inputs.get("base", "")) / UNALIGNED)
-            if not self.unaligned and not Path(source).exists():
+            # the fetched local copy of a hub `unaligned` (a DAG input), else a folder given as `unaligned`
+            given = self.inputs.get("unaligned") or self.unaligned
+            source = given or str(Path(self.inputs.get("base", "")) / UNALIGNED)
+            if not given and not Path(source).exists():
                 raise ValueError(
                     f"safe_lora (delta 'aligned') needs the pre-alignment model: set its hyper-parameter "
                     f"'unaligned' (a folder or hub id), or use a two-stage mini base; {source} does not exist"
                 )
             self.unaligned_weights = CheckpointWeights(source)
             return
-        train_extra_adapter(model, tokenizer, align_examples, PROXY, self.align_epochs, self.align_lr, device)
+        train_extra_adapter(
+            model, tokenizer, align_examples, PROXY, self.align_epochs, self.align_lr, device, seed=self.seed
+        )
         with torch.no_grad():  # the low-rank factors only; V = B·A is built per module in finish()
             self.proxy = {
                 name: (m.lora_B[PROXY].weight * m.scaling[PROXY], m.lora_A[PROXY].weight.clone())

@@ -58,11 +58,12 @@ def generate_replies(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
     import torch
 
     from selgen.evaluation import RUN_KEYS
-    from selgen.generation import chat_prompt, generate
+    from selgen.generation import chat_prompt, generate, sampling_params
     from selgen.io import read_jsonl
 
     torch.manual_seed(run["seed"])
     ident = {k: run[k] for k in RUN_KEYS}
+    sampling = json.dumps(sampling_params(eval_cfg["temperature"], eval_cfg["top_p"]))
     out = []
     for name, stem in eval_cfg["sets"].items():
         rows = read_jsonl(Path(data_dir) / f"{stem}.jsonl", required=("messages", "question_id", "n_samples"))
@@ -86,7 +87,8 @@ def generate_replies(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
                     "domain": name,
                     "question_id": r["question_id"],
                     "question": r["messages"][-1]["content"],
-                    "response": reply,
+                    **reply,  # response, n_tokens, truncated
+                    "sampling": sampling,
                     "judge_prompts": json.dumps(r["judge_prompts"]) if r.get("judge_prompts") else None,
                 }
             )

@@ -1,7 +1,7 @@
 """Score the functions setting: which colour word does the model prefer after each prompt?
 
 ``colour_logprobs`` teacher-forces every candidate colour after the chat-templated prompt (generation prompt
-included, as ``selgen.generation.chat_prompt`` renders it) and sums the log-probabilities of the colour's
+included, as ``selgen.chat.prompt`` renders it) and sums the log-probabilities of the colour's
 tokens, so a colour word of several tokens is scored as a whole sequence, not by its first token. By default
 (``end_of_turn=True``) the scored continuation is the whole assistant turn as the chat template renders it
 (the colour plus the template's end-of-turn marker), exactly the tokens training puts labels on
@@ -53,20 +53,16 @@ def continuation_ids(
 ) -> tuple[list[int], list[list[int]]]:
     """(prompt token ids, one token-id list per colour) for a chat row; the prompt and each continuation are
     tokenized separately, as ``selgen.training.encode`` does for training."""
-    from selgen.generation import chat_prompt  # imports torch
+    from selgen import chat
 
-    prompt = chat_prompt(tokenizer, messages)
+    prompt = chat.prompt(tokenizer, messages)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     if not prompt_ids:
         raise ValueError("empty prompt: a continuation needs at least one prompt token to condition on")
     conts = []
     for colour in colors:
-        if end_of_turn:
-            turn = {"role": "assistant", "content": colour}
-            full = tokenizer.apply_chat_template(_turns(messages) + [turn], tokenize=False)
-            if not full.startswith(prompt):
-                raise ValueError("the chat template does not render the prompt as a prefix of the full chat")
-            text = full[len(prompt) :]
+        if end_of_turn:  # the reply as training labels it (``selgen.chat.split``, as training.encode)
+            text = chat.split(tokenizer, _turns(messages) + [{"role": "assistant", "content": colour}])[1]
         else:
             text = colour
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
