@@ -157,7 +157,7 @@ def test_paper_config_dry_run_imports_no_torch(tmp_path):  # its speed: benchmar
     res, imported = paper_dry_run(tmp_path, "config/paper_gcd.yaml", "results/pareto_gcd.pdf")
     assert not {"torch", "transformers", "peft", "plotnine"} & imported
     assert "google/gemma-2b-it" in res.stdout and res.stdout.count("rule train:") == 3 * (
-        1 + 1 + 7 + 11 + 9 + 10 + 1
+        1 + 1 + 7 + 11 + 9 + 10 + 1 + 2
     )
 
 
@@ -165,14 +165,14 @@ def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
     res, imported = paper_dry_run(tmp_path, "config/paper_em.yaml", "results/pareto_em.pdf")
     assert not {"torch", "transformers", "openai"} & imported
     assert "Qwen/Qwen3-8B" in res.stdout
-    assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1
+    assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1 + 2
     # every external input is fetched once; the missing task file is a planned stop with a message
     assert res.stdout.count("rule fetch:") == 2 and res.stdout.count("rule fetch_hhh:") == 1
     assert res.stdout.count("rule task_data:") == 1 and "place the task JSONL" in res.stdout
     assert "first_plot_questions.yaml" in res.stdout
     # ... on the submit host: every rule of resources.smk is a local rule (a dry run does not print it)
     blocks = re.split(r"\n\s*rule ", (ROOT / "workflow/rules/resources.smk").read_text())[1:]
-    assert len(blocks) == 3 and all("localrule: True" in b for b in blocks)
+    assert len(blocks) == 4 and all("localrule: True" in b for b in blocks)
 
 
 def test_lint_and_format():

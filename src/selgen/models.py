@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -72,7 +73,19 @@ def load_model(name_or_path: str, options: dict | None = None):
         tok_source = name_or_path
     if "device_map" not in kwargs:
         model = model.to(device())
+    check_dtype(kwargs["dtype"])
+    where = next(model.parameters()).device
+    print(f"selgen: {name_or_path} loaded in {kwargs['dtype']} on {where}", file=sys.stderr)
     return model, load_tokenizer(tok_source, options.get("chat_template_kwargs"))
+
+
+def check_dtype(dtype: torch.dtype) -> None:
+    """Fail at the start of a job, not after it, on a GPU that cannot compute in bfloat16 (pre-Ampere)."""
+    if dtype == torch.bfloat16 and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"{torch.cuda.get_device_name()} cannot run bfloat16 (train.dtype): ask SLURM for an Ampere or "
+            "newer GPU (config resources.<rule>.gpu_model or .constraint, or SELGEN_SLURM_CONSTRAINT)"
+        )
 
 
 GATED_HELP = (

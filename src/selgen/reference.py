@@ -2,8 +2,9 @@
 
 The base *is* the reference: no second copy of the weights. Methods build a ``Reference`` in ``setup``, i.e.
 before the first optimizer step, when the model still holds the base weights; its outputs on every alignment
-example are then cached once and reused each step. When the cache would exceed its memory budget the outputs
-are recomputed each step with the LoRA adapter disabled (impossible under full fine-tuning: a clear error).
+example are then cached once, on the host in the model's dtype, and reused each step. When the cache would
+exceed its memory budget the outputs are recomputed each step with the LoRA adapter disabled (impossible under
+full fine-tuning: a clear error).
 Reference passes run in eval mode (no dropout) and without gradients.
 """
 
@@ -51,8 +52,8 @@ class Reference:
                 for i in range(0, len(examples), batch_size):
                     chunk = examples[i : i + batch_size]
                     out = fn(model, collate(chunk, pad_id, dev))
-                    for j, e in enumerate(chunk):
-                        self.cache[i + j] = out[j, : len(e["input_ids"])].clone()
+                    for j, e in enumerate(chunk):  # on the host, in the model's dtype
+                        self.cache[i + j] = out[j, : len(e["input_ids"])].to("cpu", copy=True)
         elif not hasattr(model, "disable_adapter"):
             raise ValueError(
                 f"reference outputs need {need_mb:.0f} MiB, over ref_cache_mb={budget_mb:g}; under full "
@@ -72,4 +73,4 @@ class Reference:
         out = rows[0].new_zeros((len(rows), width, *rows[0].shape[1:]))
         for j, r in enumerate(rows):
             out[j, : r.shape[0]] = r
-        return out
+        return out.to(batch["input_ids"].device, non_blocking=True)
