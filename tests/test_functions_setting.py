@@ -405,7 +405,7 @@ class FakeTokenizer:
             i += len(piece)
         return {"input_ids": out}
 
-    def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=False):
+    def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=False, **template_options):
         text = "".join(f"<{m['role'][0]}>{m['content']}<e>" for m in messages)
         return text + ("<a>" if add_generation_prompt else "")
 

@@ -19,25 +19,32 @@ CHAT_TEMPLATE = (
 UNALIGNED = "unaligned"  # the two-stage base's stage-1 weights, a sub-folder of the base
 
 
-def train_tokenizer(texts: list[str], vocab_size: int):
-    """Byte-level BPE with digits split one by one (arithmetic stays learnable)."""
+def byte_level_bpe(texts: list[str], vocab_size: int, special_tokens: list[str], unk: str | None = None):
+    """A ``tokenizers`` byte-level BPE trained on ``texts``, digits split one by one (arithmetic stays
+    learnable); ``special_tokens`` take the first ids."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
+    tok = Tokenizer(models.BPE(unk_token=unk))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """The mini chat tokenizer: ``byte_level_bpe`` with the mini roles as special tokens."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+        tokenizer_object=byte_level_bpe(texts, vocab_size, SPECIAL_TOKENS),
         eos_token="<|end|>",
         pad_token="<|pad|>",
         additional_special_tokens=SPECIAL_TOKENS[2:],

@@ -379,15 +379,7 @@ SPECS: dict[str, dict] = {
         # google/gemma-2b-it generation_config.json: bos / eos / pad only (eos is <eos>, not <end_of_turn>).
         "generation": {"bos_token_id": "<bos>", "eos_token_id": "<eos>", "pad_token_id": "<pad>"},
     },
-    "gemma2": {
-        "first": _GEMMA_FIRST,
-        "added": _GEMMA_ADDED,
-        "bos": "<bos>",
-        "eos": "<eos>",
-        "pad": "<pad>",
-        "unk": "<unk>",
-        "additional": ["<start_of_turn>", "<end_of_turn>"],
-        "prepend_bos": True,
+    "gemma2": {  # the tokens of "gemma" (added below the table)
         "template": GEMMA2_CHAT_TEMPLATE,
         # google/gemma-2-2b-it config.json: bos 2, eos [1, 107], pad 0.
         "config_ids": {"bos": "<bos>", "eos": ["<eos>", "<end_of_turn>"], "pad": "<pad>"},
@@ -426,6 +418,8 @@ SPECS: dict[str, dict] = {
         },
     },
 }
+_GEMMA_TOKENS = ("first", "added", "bos", "eos", "pad", "unk", "additional", "prepend_bos")
+SPECS["gemma2"] = {**{k: SPECS["gemma"][k] for k in _GEMMA_TOKENS}, **SPECS["gemma2"]}
 
 # ---------------------------------------------------------------------------------------------------------
 # Real architecture configs (config.json fields; ``model_type`` left out: it is FAMILY_OF[name], so
@@ -549,22 +543,13 @@ DEFAULT_TEXTS = [
 
 
 def _tokenizer(family: str, texts: list[str], vocab_size: int):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import AddedToken, processors
     from transformers import PreTrainedTokenizerFast
 
+    from selgen.mini import byte_level_bpe
+
     spec = SPECS[family]
-    tok = Tokenizer(models.BPE(unk_token=spec["unk"]))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=spec["first"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
+    tok = byte_level_bpe(texts, vocab_size, spec["first"], unk=spec["unk"])
     for content, special in spec["added"]:  # one by one: ids follow the real order
         token = AddedToken(content, special=special, normalized=False)
         (tok.add_special_tokens if special else tok.add_tokens)([token])
