@@ -25,7 +25,15 @@ from selgen.standins import build_standin
 
 pytestmark = pytest.mark.slow
 
-MARKERS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<end_of_turn>", "<start_of_turn>", "<eos>", "<bos>")
+MARKERS = (
+    "<|im_end|>",
+    "<|im_start|>",
+    "<|endoftext|>",
+    "<end_of_turn>",
+    "<start_of_turn>",
+    "<eos>",
+    "<bos>",
+)
 SHORT = "Okay."
 
 

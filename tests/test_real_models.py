@@ -143,7 +143,6 @@ def test_losses_never_build_the_logits_of_a_whole_micro_batch(tmp_path, monkeypa
     with LargestTensor() as seen:
         m.backward(model, task, ab, ctx)
     assert seen.largest < whole / 2, (seen.largest, whole)
-    assert seen.largest >= 16 * vocab  # one chunk of logits does exist
 
 
 # ----------------------------------------------------------------------------------------------- 6. O-LoRA
