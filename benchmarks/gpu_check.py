@@ -66,13 +66,7 @@ METHODS = [
     "caft",
     "inoculation",
 ]
-LORA = {
-    "r": 32,
-    "alpha": 64,
-    "dropout": 0.0,
-    "use_rslora": False,
-    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-}
+LORA = {**step_cost.LORA, "r": 32, "alpha": 64}  # the paper configs' adapter (rsLoRA)
 # tiny shapes of the same architecture classes (--tiny); the vocabulary: --tiny-vocab (0: the real one)
 TINY = {
     "hidden_size": 64,
