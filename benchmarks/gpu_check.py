@@ -130,7 +130,8 @@ def measure_generation(spec: step_cost.Spec, n_prompts: int, new_tokens: int) ->
     """One batch of ``n_prompts`` greedy generations of up to ``new_tokens`` tokens on the plain model."""
     import torch
 
-    from selgen.generation import chat_prompt, generate
+    from selgen.chat import prompt as chat_prompt
+    from selgen.generation import generate
 
     task_rows, align_rows = (
         step_cost.rows(spec.batch * 4, 0, spec.reps),

@@ -15,7 +15,8 @@ def evaluate(model, tokenizer, setting_module, data_dir, eval_sets: dict, eval_c
     """
     import pandas as pd
 
-    from selgen.generation import chat_prompt, generate, sampling_params
+    from selgen.chat import prompt as chat_prompt
+    from selgen.generation import generate, sampling_params
     from selgen.io import read_jsonl
 
     ident = {k: run[k] for k in RUN_KEYS}

@@ -15,11 +15,6 @@ from tqdm.auto import tqdm
 from selgen import chat
 
 
-def chat_prompt(tokenizer, messages: list[dict]) -> str:
-    """The prompt of a chat row: every turn but the final assistant turn, plus the generation prompt."""
-    return chat.prompt(tokenizer, messages)
-
-
 def sampling_params(temperature: float = 0.0, top_p: float = 1.0) -> dict:
     """The complete set of sampling parameters of a run: greedy at temperature 0, else plain sampling at
     ``temperature`` with nucleus ``top_p``; no top-k, min-p, typical-p or repetition penalty."""

@@ -57,8 +57,9 @@ def generate_replies(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
     import pandas as pd
     import torch
 
+    from selgen.chat import prompt as chat_prompt
     from selgen.evaluation import RUN_KEYS
-    from selgen.generation import chat_prompt, generate, sampling_params
+    from selgen.generation import generate, sampling_params
     from selgen.io import read_jsonl
 
     torch.manual_seed(run["seed"])
