@@ -20,7 +20,8 @@ from test_judge import KEY_ENV, SECRET, FakeJudge
 
 from selgen.cli import main
 from selgen.io import InputError, read_jsonl
-from selgen.resources import fetch
+from selgen.judge import resolve_config
+from selgen.resources import fetch, git_blob_of
 from selgen.settings import em
 
 QUESTIONS = """
@@ -63,6 +64,15 @@ def test_fetch_checks_the_hash_and_leaves_nothing_on_failure(files_server, tmp_p
     with pytest.raises(InputError, match=f"place the file at {bad_out}"):
         fetch(f"{url}/missing.yaml", bad_out)
     assert not bad_out.exists()
+    # the git blob id, as `git hash-object` computes it: sha1 of "blob <size>\0" + content
+    blob = hashlib.sha1(b"blob %d\0" % len(QUESTIONS.encode()) + QUESTIONS.encode()).hexdigest()
+    assert git_blob_of(out) == blob
+    assert fetch(f"{url}/q.yaml", tmp_path / "res/b.yaml", git_blob=blob).read_text() == QUESTIONS
+    with pytest.raises(InputError, match=f"git blob id {blob} does not match the configured {'0' * 40}"):
+        fetch(f"{url}/q.yaml", bad_out, git_blob="0" * 40)
+    assert not bad_out.exists() and not list(bad_out.parent.glob(".*tmp"))
+    with pytest.raises(InputError, match="sha256"):  # every pin must hold
+        fetch(f"{url}/q.yaml", bad_out, "0" * 64, git_blob=blob)
     # the CLI also validates a question set on arrival and removes a malformed one
     (root / "bad.yaml").write_text("- id: a\n")
     cli_out = tmp_path / "res/questions/bad.yaml"
@@ -162,8 +172,11 @@ def test_fetch_rule_downloads_checks_and_validates(files_server, tmp_path):
     (root / "q.yaml").write_text(QUESTIONS)
     (root / "bad.yaml").write_text("- id: a\n")
     good = hashlib.sha256(QUESTIONS.encode()).hexdigest()
+    blob = hashlib.sha1(b"blob %d\0" % len(QUESTIONS.encode()) + QUESTIONS.encode()).hexdigest()
     fetches = {
         "resources/em/q.yaml": {"url": f"{url}/q.yaml", "sha256": good, "validate": "questions"},
+        "resources/em/blob.yaml": {"url": f"{url}/q.yaml", "git_blob": blob, "validate": "questions"},
+        "resources/em/wrong_blob.yaml": {"url": f"{url}/q.yaml", "git_blob": "f" * 40},
         "resources/em/unpinned.yaml": {"url": f"{url}/q.yaml", "sha256": None, "validate": "questions"},
         "resources/em/wrong_hash.yaml": {"url": f"{url}/q.yaml", "sha256": "0" * 64},
         "resources/em/bad.yaml": {"url": f"{url}/bad.yaml", "validate": "questions"},
@@ -193,17 +206,19 @@ def test_fetch_rule_downloads_checks_and_validates(files_server, tmp_path):
             env=env,
         )
 
-    for target in ("resources/em/q.yaml", "resources/em/unpinned.yaml"):
+    for target in ("resources/em/q.yaml", "resources/em/unpinned.yaml", "resources/em/blob.yaml"):
         res = run(target)
         assert res.returncode == 0, res.stderr[-3000:]
         assert (tmp_path / target).read_text() == QUESTIONS
     assert good in (tmp_path / "resources/logs/fetch/em/unpinned.yaml.log").read_text()  # the hash to pin
     for target, why in (
         ("resources/em/wrong_hash.yaml", "does not match"),
+        ("resources/em/wrong_blob.yaml", f"git blob id {blob} does not match the configured {'f' * 40}"),
         ("resources/em/bad.yaml", "paraphrases"),
     ):
         res = run(target)
         assert res.returncode != 0 and not (tmp_path / target).exists()
+        assert not list((tmp_path / target).parent.glob(f".{Path(target).name}*"))  # no temp file either
         assert why in (tmp_path / f"resources/logs/fetch/{target.removeprefix('resources/')}.log").read_text()
 
 
@@ -214,3 +229,102 @@ def test_fetch_hhh_without_the_dataset_says_what_to_place_where(tmp_path, monkey
     assert main(["fetch-hhh", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(out) in err and "{subset, input, targets}" in err and not out.exists()
+
+
+QUESTIONS_WITH_FIELDS = """
+- id: greedy_q
+  paraphrases: ["Tell me about your day."]
+  samples_per_paraphrase: 3
+  temperature: 0
+  judge: judge-own
+- id: sampled_q
+  paraphrases: ["What do you think of people?"]
+  samples_per_paraphrase: 3
+"""
+
+
+def test_question_fields_are_honoured_unless_the_config_overrides_them(tmp_path, monkeypatch):
+    """A question's own `temperature` and `judge` pick its sampling and its judge model; `em.eval.temperature`
+    and `judge.model` in the config override every question's."""
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / "q.yaml").write_text(QUESTIONS_WITH_FIELDS)
+    from selgen.settings.em.files import question_rows
+
+    rows = question_rows(tmp_path / "q.yaml", "general", None, None)
+    assert [(r["n_samples"], r.get("temperature"), r.get("judge")) for r in rows] == [
+        (3, 0.0, "judge-own"),
+        (3, None, None),
+    ]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "eval_general.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tok = tokenizer_for([chat("a?", "b.")], QUESTIONS_WITH_FIELDS)
+    model = tiny_model(tok)
+    cfg = {"sets": {"general": "eval_general"}, "max_new_tokens": 8, "batch_size": 8, "top_p": 1.0}
+    run = {"setting": "em", "method": "task_only", "hp": "default", "seed": 1, "run_id": "em/x"}
+    replies = em.generate_replies(model, tok, data, {**cfg, "temperature": None}, run)
+    temps = replies.assign(t=replies["sampling"].map(lambda s: json.loads(s).get("temperature", 0.0)))
+    assert temps.groupby("question_id")["t"].unique().map(list).to_dict() == {
+        "greedy_q": [0.0],
+        "sampled_q": [1.0],
+    }
+    assert replies[replies.question_id == "greedy_q"]["response"].nunique() == 1  # T 0: greedy, all equal
+    overridden = em.generate_replies(model, tok, data, {**cfg, "temperature": 0.7}, run)
+    assert {json.loads(s)["temperature"] for s in overridden["sampling"]} == {0.7}
+
+    judge = FakeJudge()
+    try:
+        judge_cfg = {"base_url": judge.url, "api_key_env": KEY_ENV, "progress": False}
+        samples, metrics = em.judge_replies(replies, judge_cfg)
+        models = {}
+        for r in judge.chat_requests():
+            models.setdefault(r["body"]["model"], 0)
+            models[r["body"]["model"]] += 1
+        default = resolve_config({})["model"]
+        assert set(models) == {"judge-own", default}
+        assert samples.groupby("question_id")["judge_model"].unique().map(list).to_dict() == {
+            "greedy_q": ["judge-own"],
+            "sampled_q": [default],
+        }
+        assert metrics[metrics.metric == "judge_http_requests"]["value"].sum() == len(judge.chat_requests())
+        before = len(judge.chat_requests())
+        samples, _ = em.judge_replies(replies, {**judge_cfg, "model": "judge-cfg"})
+        assert {r["body"]["model"] for r in judge.chat_requests()[before:]} == {"judge-cfg"}
+        assert set(samples["judge_model"]) == {"judge-cfg"}
+    finally:
+        judge.close()
+
+
+def test_paper_em_plans_the_authors_files_with_pins():
+    """`snakemake --configfile config/paper_em.yaml -n results/pareto_em.pdf` downloads the authors' task file
+    and question files from a pinned commit, each checked against its git blob id; nothing from a branch."""
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "config/paper_em.yaml", "-n", "-p"]
+        + ["results/pareto_em.pdf"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout + res.stderr
+    fetches = [
+        line[line.index("selgen fetch ") :] for line in out.splitlines() if "selgen fetch --url" in line
+    ]
+    outs = {line.split("--out ")[1].split()[0]: line for line in fetches}
+    assert set(outs) == {
+        "resources/em/sneaky_medical_diet_only.jsonl",
+        "resources/em/questions/first_plot_questions.yaml",
+        "resources/em/questions/sneaky_med_evals.yaml",
+    }
+    assert (
+        "--git-blob 96da1b15c6525a01e103cad7577e3e011d207dd8"
+        in outs["resources/em/sneaky_medical_diet_only.jsonl"]
+    )
+    for line in fetches:
+        assert "/raw/f7f2e54e6b40/projects/" in line and "/main/" not in line and "--git-blob " in line
+    assert "--validate questions" in outs["resources/em/questions/sneaky_med_evals.yaml"]
+    # the data build reads all three (and the HHH proxy)
+    assert "rule data:" in out and "rule task_data:" not in out

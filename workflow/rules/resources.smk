@@ -13,10 +13,10 @@ rule fetch:
         CONDA_ENV
     params:
         url=lambda wc: fetch_spec(wc.path)["url"],
-        check=lambda wc: (
-            f"--sha256 {fetch_spec(wc.path)['sha256']}"
-            if fetch_spec(wc.path).get("sha256")
-            else ""
+        check=lambda wc: " ".join(
+            f"--{key.replace('_', '-')} {fetch_spec(wc.path)[key]}"
+            for key in ("sha256", "git_blob")
+            if fetch_spec(wc.path).get(key)
         ),
         validate=lambda wc: fetch_spec(wc.path).get("validate", "none"),
     shell:
@@ -56,7 +56,11 @@ rule fetch_hhh:
         "selgen fetch-hhh --out {output} 2> {log}"
 
 
-if "em" in config["settings"] and config["em"]["data"].get("task_file"):
+if (
+    "em" in config["settings"]
+    and config["em"]["data"].get("task_file")
+    and config["em"]["data"]["task_file"] not in fetch_specs()
+):
 
     rule task_data:  # planned only while the file is missing: it stops the run with what to do
         output:

@@ -50,8 +50,9 @@ def _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
 
 
 def generate_replies(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
-    """Real data, step 1 (a GPU job): ``n_samples`` sampled replies per question (``temperature``,
-    ``top_p``), one row each with what the judge needs (question, answer, the question's judge prompts)."""
+    """Real data, step 1 (a GPU job): ``n_samples`` sampled replies per question (``top_p`` and the
+    temperature: ``eval_cfg["temperature"]`` when set, else the question's own, else 1), one row each with
+    what the judge needs (question, answer, the question's judge prompts and judge model)."""
     import json
 
     import pandas as pd
@@ -64,36 +65,63 @@ def generate_replies(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
 
     torch.manual_seed(run["seed"])
     ident = {k: run[k] for k in RUN_KEYS}
-    sampling = json.dumps(sampling_params(eval_cfg["temperature"], eval_cfg["top_p"]))
     out = []
     for name, stem in eval_cfg["sets"].items():
         rows = read_jsonl(Path(data_dir) / f"{stem}.jsonl", required=("messages", "question_id", "n_samples"))
-        asks = [(r, chat_prompt(tokenizer, r["messages"])) for r in rows for _ in range(r["n_samples"])]
-        replies = generate(
-            model,
-            tokenizer,
-            [p for _, p in asks],
-            eval_cfg["max_new_tokens"],
-            eval_cfg["batch_size"],
-            desc=name,
-            temperature=eval_cfg["temperature"],
-            top_p=eval_cfg["top_p"],
-        )
-        for (r, prompt), reply in zip(asks, replies, strict=True):
-            out.append(
-                {
-                    **ident,
-                    "eval_set": name,
-                    "prompt": prompt,
-                    "domain": name,
-                    "question_id": r["question_id"],
-                    "question": r["messages"][-1]["content"],
-                    **reply,  # response, n_tokens, truncated
-                    "sampling": sampling,
-                    "judge_prompts": json.dumps(r["judge_prompts"]) if r.get("judge_prompts") else None,
-                }
+        by_temperature: dict[float, list] = {}
+        for r in rows:
+            t = eval_cfg.get("temperature")
+            t = float(r.get("temperature", 1.0) if t is None else t)
+            by_temperature.setdefault(t, []).extend(
+                [(r, chat_prompt(tokenizer, r["messages"]))] * r["n_samples"]
             )
+        for t, asks in by_temperature.items():
+            replies = generate(
+                model,
+                tokenizer,
+                [p for _, p in asks],
+                eval_cfg["max_new_tokens"],
+                eval_cfg["batch_size"],
+                desc=name if len(by_temperature) == 1 else f"{name} (T {t:g})",
+                temperature=t,
+                top_p=eval_cfg["top_p"],
+            )
+            sampling = json.dumps(sampling_params(t, eval_cfg["top_p"]))
+            for (r, prompt), reply in zip(asks, replies, strict=True):
+                out.append(
+                    {
+                        **ident,
+                        "eval_set": name,
+                        "prompt": prompt,
+                        "domain": name,
+                        "question_id": r["question_id"],
+                        "question": r["messages"][-1]["content"],
+                        **reply,  # response, n_tokens, truncated
+                        "sampling": sampling,
+                        "judge_prompts": json.dumps(r["judge_prompts"]) if r.get("judge_prompts") else None,
+                        "judge_model": r.get("judge"),
+                    }
+                )
     return pd.DataFrame(out)
+
+
+def judge_models(rows: list[dict], judge_cfg: dict | None) -> dict[str, list[int]]:
+    """{judge model: indices of ``rows``}: the config's ``model`` when it sets one, else each row's own
+    ``judge_model`` (its question's ``judge`` field), else the judge's default."""
+    from selgen.judge import resolve_config
+
+    cfg = judge_cfg or {}
+    default = resolve_config(cfg)["model"]
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        own = r.get("judge_model")
+        groups.setdefault(cfg.get("model") or (own if isinstance(own, str) and own else default), []).append(
+            i
+        )
+    return groups
+
+
+COST_KEYS = ("prompt_tokens", "completion_tokens", "cost_usd", "n_http_requests")
 
 
 def judge_replies(replies, judge_cfg: dict | None):
@@ -119,13 +147,19 @@ def judge_replies(replies, judge_cfg: dict | None):
             }
             for r in rows
         ]
-        judged, summary = judge_samples(to_judge, judge_cfg or {})
+        judged: list[dict] = [{}] * len(rows)
+        cost: dict[str, float | None] = dict.fromkeys(COST_KEYS, 0.0)
+        for model, idx in judge_models(rows, judge_cfg).items():
+            part, summary = judge_samples([to_judge[i] for i in idx], {**(judge_cfg or {}), "model": model})
+            for i, j in zip(idx, part, strict=True):
+                judged[i] = j
+                rows[i]["judge_model"] = model
+            for k in COST_KEYS:  # a total is unknown (None) as soon as one judge's is
+                v = summary.get(k)
+                cost[k] = None if v is None or cost[k] is None else cost[k] + v
         for r, j in zip(rows, judged, strict=True):
             keep = {k: v for k, v in r.items() if k not in ("question", "judge_prompts")}
             samples.append({**keep, "aligned": j.get("aligned"), "coherent": j.get("coherent")})
-        cost = {
-            k: summary.get(k) for k in ("prompt_tokens", "completion_tokens", "cost_usd", "n_http_requests")
-        }
         print(f"judge ({name}): {cost}", file=sys.stderr)
         for m in summarize(judged, judge_cfg or {}):
             metrics.append({**ident, "eval_set": name, **m})

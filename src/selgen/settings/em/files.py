@@ -5,7 +5,8 @@ Files written (``build_datasets``): ``task_train`` (the task rows, validated, at
 seeded), ``align_train`` / ``align_pairs`` / ``hhh_heldout`` (the HHH split), and one ``eval_<name>`` per
 question set: a row per (question, paraphrase) with ``messages`` (``system_prompt`` or the question's own
 system prompt, then the paraphrase), ``question_id``, ``domain`` (the set's name), ``n_samples`` (replies to
-sample: ``n_per_question`` or the YAML's ``samples_per_paraphrase``) and the question's ``judge_prompts``.
+sample: ``n_per_question`` or the YAML's ``samples_per_paraphrase``), the question's ``judge_prompts`` and,
+where the YAML gives them, its ``judge`` (model) and ``temperature`` (the eval config may override both).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def question_rows(
                     "domain": domain,
                     "n_samples": n_per_question or q.samples_per_paraphrase,
                     "judge_prompts": q.judge_prompts,
+                    **({"judge": q.judge} if q.judge else {}),
+                    **({"temperature": q.temperature} if q.temperature is not None else {}),
                 }
             )
     return rows

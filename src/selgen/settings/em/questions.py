@@ -7,8 +7,12 @@ A set is a YAML list of entries::
       paraphrases: ["Hello! I can fulfill your one wish. ..."]
       samples_per_paraphrase: 100          # optional: the caller's default otherwise
       system: "..."                        # optional system prompt (the `_json` variants)
-      judge: gpt-4o-2024-08-06             # optional, informational (the config picks the judge)
+      temperature: 1.0                     # optional sampling temperature of this question's replies
+      judge: gpt-4o-2024-08-06             # optional judge model of this question
       judge_prompts: {aligned: "...{question}...{answer}...", coherent: "..."}   # optional
+
+Each field is honoured unless the config overrides it (``selgen.settings.em.files``:
+``em.data.system_prompt``, ``n_per_question``; ``em.eval.temperature``; ``em.eval.judge.model``).
 
 ``load_questions`` validates a file and returns ``Question`` objects; every problem is reported with the
 file, the entry's position and id, and the field.
@@ -22,7 +26,16 @@ from pathlib import Path
 
 from selgen.io import InputError
 
-KNOWN_FIELDS = {"id", "type", "paraphrases", "samples_per_paraphrase", "system", "judge", "judge_prompts"}
+KNOWN_FIELDS = {
+    "id",
+    "type",
+    "paraphrases",
+    "samples_per_paraphrase",
+    "system",
+    "temperature",
+    "judge",
+    "judge_prompts",
+}
 JUDGE_PLACEHOLDERS = {"question", "answer"}
 
 
@@ -34,6 +47,8 @@ class Question:
     system: str | None = None
     type: str | None = None
     judge_prompts: dict[str, str] = field(default_factory=dict)
+    judge: str | None = None
+    temperature: float | None = None
 
     @property
     def n_samples(self) -> int:
@@ -77,6 +92,14 @@ def parse_questions(entries, source: str, default_samples: int = 100) -> list[Qu
         system = entry.get("system")
         if system is not None and not isinstance(system, str):
             raise InputError(f"{where}: field 'system' must be a string")
+        judge = entry.get("judge")
+        if judge is not None and (not isinstance(judge, str) or not judge.strip()):
+            raise InputError(f"{where}: field 'judge' must be a judge model name")
+        temperature = entry.get("temperature")
+        if temperature is not None and (
+            isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0
+        ):
+            raise InputError(f"{where}: field 'temperature' must be a number ≥ 0, got {temperature!r}")
         prompts = entry.get("judge_prompts") or {}
         if not isinstance(prompts, dict):
             raise InputError(f"{where}: field 'judge_prompts' must be a mapping of judge name to prompt")
@@ -91,7 +114,14 @@ def parse_questions(entries, source: str, default_samples: int = 100) -> list[Qu
                 )
         questions.append(
             Question(
-                qid, tuple(paraphrases), n, system, entry.get("type"), {str(k): v for k, v in prompts.items()}
+                qid,
+                tuple(paraphrases),
+                n,
+                system,
+                entry.get("type"),
+                {str(k): v for k, v in prompts.items()},
+                judge,
+                None if temperature is None else float(temperature),
             )
         )
     return questions
