@@ -163,3 +163,44 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, tmp_path):
     assert record["slurm_job_id"] == job_id and record["resumed_at_step"] >= 100
     assert cluster.jobs()[job_id]["Restarts"] == "1"
     assert (tmp_path / target).exists()
+
+
+def _plan_from_root(*args: str) -> str:
+    """A dry run exactly as a user types it in the repository root (no --directory, no --configfile)."""
+    res = subprocess.run(
+        [*SNAKEMAKE, "-n", *args], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy()
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    return res.stdout + res.stderr
+
+
+def _train_jobs(plan: str) -> list[tuple[str, str, str]]:
+    """(input, wildcards, resources) of every train job in a dry run's output."""
+    return re.findall(
+        r"rule train:\n\s+input: (.*)\n(?:.*\n)*?\s+wildcards: (.*)\n\s+resources: (.*)", plan
+    )
+
+
+def test_the_literal_paper_command_plans_the_paper_and_a_configfile_still_wins():
+    """`snakemake --profile slurm results/pareto_em.pdf`, typed as the README says, plans Qwen/Qwen3-8B
+    training on the GPU partition (the profile's default config is the paper's); `results/pareto_gcd.pdf`
+    plans google/gemma-2b-it; with `--configfile config/config.yaml` the same profile plans the mini suite,
+    whose jobs ask for no GPU."""
+    for target, model, n_seeds in (
+        ("results/pareto_em.pdf", "resources/models/Qwen/Qwen3-8B", 1),
+        ("results/pareto_gcd.pdf", "resources/models/google/gemma-2b-it", 3),
+    ):
+        plan = _plan_from_root("--profile", "slurm", target)
+        jobs = _train_jobs(plan)
+        assert len(jobs) >= 10 * n_seeds, target
+        for inputs, _, resources in jobs:
+            assert model in inputs.split(", "), inputs
+            for want in ("slurm_partition=gpu", "gpu=1"):
+                assert want in resources.split(", "), resources
+        seeds = {re.search(r"seed=(\d+)", wc).group(1) for _, wc, _ in jobs}
+        assert len(seeds) == n_seeds  # each experiment's own seeds (config/paper.yaml)
+    mini = _plan_from_root("results/pareto_em.pdf", "--profile", "slurm", "--configfile", "config/config.yaml")
+    jobs = _train_jobs(mini)
+    assert jobs and all("results/em/base" in inputs.split(", ") for inputs, _, _ in jobs)
+    assert all("gpu=0" in resources.split(", ") for _, _, resources in jobs)
+    assert "rule fetch_model" not in mini and "rule base:" in mini

@@ -62,6 +62,12 @@ def validate(config: dict, schema_path: str | Path) -> dict:
     for setting in config["settings"]:
         if setting not in config:
             raise ConfigError(f"config key {setting!r}: setting listed under 'settings' but has no block")
+        base = config[setting].get("base", {})
+        if base.get("stage") and base.get("model") == "mini":
+            raise ConfigError(
+                f"config key {setting}.base.stage: a base stage starts from a hub model or a local folder, "
+                'but base.model is "mini" (the mini base is pretrained by rule base instead)'
+            )
         for method, sweep in config[setting]["methods"].items():
             for hp in sweep_points(sweep):
                 try:
@@ -155,12 +161,17 @@ def _fmt(v) -> str:
     return "h" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def seeds_of(config: dict, setting: str) -> list[int]:
+    """A setting's training seeds: its own ``seeds`` key, else the top-level ``seeds``."""
+    return config[setting].get("seeds") or config["seeds"]
+
+
 def runs(config: dict, setting: str) -> list[dict]:
     """Every training run of a setting: {method, hp (label), hp_values, seed}."""
     out = []
     for method, sweep in config[setting]["methods"].items():
         for hp in sweep_points(sweep):
-            for seed in config["seeds"]:
+            for seed in seeds_of(config, setting):
                 out.append({"method": method, "hp": hp_label(hp), "hp_values": hp, "seed": seed})
     return out
 
