@@ -1,9 +1,9 @@
 """Paper rehearsal: each paper config through Snakemake end to end on CPU, with the hub models swapped for
-tiny random-weight stand-ins of the same families (Qwen3 for em, Gemma for gcd: their templates, special
-tokens, generation configs), fetched through rule fetch_model from local folders (`models.sources`), and the
-em judge on a server on 127.0.0.1. Only sizes shrink (rows, steps, tokens, one seed, the first point of every
-method); the models, templates, dtype, LoRA, gradient checkpointing and every rule stay as the paper config
-has them.
+tiny random-weight stand-ins of the same families (Qwen3 for em, Gemma for gcd, Gemma-2 for functions:
+their templates, special tokens, generation configs), fetched through rule fetch_model from local folders
+(`models.sources`), and the em judge on a server on 127.0.0.1. Only sizes shrink (rows, steps, tokens, one
+seed, the first point of every method); the models, templates, dtype, LoRA, gradient checkpointing and every
+rule stay as the paper config has them.
 
 Checked: every planned job ran; training labels start where evaluation prompts end; replies hold no turn
 markers and stop at the end-of-turn token; evaluation ran in the training dtype; the hub ids (not the cache
@@ -181,6 +181,9 @@ def test_paper_gcd_rehearsal(tmp_path):
 
     cfg = yaml.safe_load((ROOT / "config/paper_gcd.yaml").read_text())
     gcd = cfg["gcd"]
+    # offline: generated data instead of the authors' files (gcd.fetch then plans nothing), in the mini style:
+    # its short replies let the 12-token stand-in runs end their turns (the paper style's traces run longer)
+    gcd["data"].update(source="generate", style="mini", proxy_label=None)
     gcd["data"].update(n_task_train=6, n_task_test=3, n_ood_per_label=2)
     # the stand-in learns to answer the run's own prompts briefly: build the data once to read them
     sizes = get_setting("gcd").write_data({**gcd["data"], "pretrain": None}, tmp_path / "probe")
@@ -209,3 +212,151 @@ def test_paper_gcd_rehearsal(tmp_path):
     assert set(runs["method"]) == {"base", *gcd["methods"]}
     check_training_labels(tmp_path, "gcd", gcd["base"].get("chat_template_kwargs", {}), "task_train")
     check_logs(tmp_path, "gcd")
+
+
+def test_paper_functions_rehearsal(tmp_path):
+    """The trigger-function paper config on a Gemma-2 stand-in: the base stage (LoRA on the base mapping's
+    rows, merged into the weights), then narrow-update runs from the merged model, to the Pareto figure."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    from selgen.io import read_jsonl
+    from selgen.settings import get_setting
+
+    cfg = yaml.safe_load((ROOT / "config/paper_functions.yaml").read_text())
+    fn = cfg["functions"]
+    fn["train"] = copy.deepcopy(fn["train"])  # the paper file shares one block (a YAML alias) with the stage
+    fn["data"].update(n_train_triggers=2, n_train=3, n_test=1, proxy_n_triggers=[1])
+    sizes = get_setting("functions").write_data(fn["data"], tmp_path / "probe")
+    texts = {
+        m["content"]
+        for s in sizes
+        for r in read_jsonl(tmp_path / "probe" / f"{s}.jsonl")
+        for m in r["messages"]
+    }
+    base = build_standin("gemma2", tmp_path / "standin", sorted(texts), vocab_size=600)
+    cfg["seeds"] = [1]
+    cfg["threads"] = 1
+    cfg["models"] = {"cache_dir": "cache", "sources": {"google/gemma-2-2b-it": str(base)}}
+    stage = fn["base"]["stage"]["train"]
+    stage.update(epochs=2, batch_size=16, max_length=96)  # 42 base rows: 6 steps
+    stage["lora"]["r"] = 4
+    fn["train"].update(epochs=1, batch_size=8, max_length=96)
+    fn["train"]["lora"]["r"] = 4
+    fn["methods"] = first_points(fn["methods"])  # task_only and one proxy mix
+    rules = run(tmp_path, cfg, "results/pareto_functions.pdf")
+    assert {
+        "fetch_model",
+        "data",
+        "base_stage",
+        "evaluate_base",
+        "train",
+        "evaluate",
+        "tables",
+        "pareto",
+    } <= rules
+    assert "base" not in rules  # no mini base at paper scale
+
+    # the base stage: a whole Gemma-2 model folder, the LoRA merged (no adapter), trained on the base rows
+    made = tmp_path / "results/functions/base"
+    assert json.loads((made / "config.json").read_text())["architectures"] == ["Gemma2ForCausalLM"]
+    assert not (made / "adapter_config.json").exists()
+    record = json.loads((made / "selgen_base_stage.json").read_text())
+    assert record["data"] == "base_train" and record["rows"] == len(
+        read_jsonl(tmp_path / "probe/base_train.jsonl")
+    )
+    assert record["steps"] == 6 and record["finetune"] == "lora"
+    start, merged = load_file(base / "model.safetensors"), load_file(made / "model.safetensors")
+    assert set(start) == set(merged)
+    moved = [
+        k
+        for k in start
+        if "q_proj" in k and (merged[k].float() - start[k].bfloat16().float()).abs().max() > 0
+    ]
+    assert moved  # the LoRA update is in the saved weights
+    assert (made / "generation_config.json").read_text() == (base / "generation_config.json").read_text()
+    # every run and the base evaluation start from it; the tables record the hub id
+    adapter = tmp_path / "results/functions/runs/task_only/default/seed1/model"
+    assert json.loads((adapter / "selgen_base.json").read_text())["base"] == "results/functions/base"
+    assert (
+        "selgen: results/functions/base loaded in"
+        in (tmp_path / "results/functions/logs/evaluate/base.log").read_text()
+    )
+    runs = pd.read_parquet(tmp_path / "results/tables/functions/runs.parquet")
+    assert set(runs["model"]) == {"google/gemma-2-2b-it"}
+    assert set(runs["method"]) == {"base", *fn["methods"]}
+    metrics = pd.read_parquet(tmp_path / "results/tables/functions/metrics.parquet")
+    assert {"updated", "untouched"} <= set(metrics["category"])
+    check_training_labels(tmp_path, "functions", fn["base"].get("chat_template_kwargs", {}), "update_train")
+    check_logs(tmp_path, "functions")  # the stage, the runs and the evaluations all in bfloat16
+
+    # a change to the stage re-plans it and everything that starts from it, nothing else
+    stage["lr"] = 2e-4
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    planned = set(re.findall(r"^(?:local)?rule (\w+):", res.stdout, re.M))
+    assert {"base_stage", "evaluate_base", "train", "evaluate"} <= planned
+    assert not planned & {"data", "fetch_model"}
+
+
+def test_paper_functions_plan_through_the_slurm_profile(tmp_path):
+    """`snakemake --profile slurm --configfile config/paper_functions.yaml -n results/pareto_functions.pdf`
+    from the repository root: the base stage and every narrow-update run are GPU jobs on partition gpu, for
+    google/gemma-2-2b-it fetched once on the submit host; every run starts from the base stage's model."""
+    cmd = [*SNAKEMAKE, "--profile", "slurm", "--configfile", "config/paper_functions.yaml"]
+    cmd += ["--directory", str(tmp_path), "-n", "-p", "results/pareto_functions.pdf"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SELGEN_SLURM_")}  # the profile's defaults
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    cfg = yaml.safe_load((ROOT / "config/paper_functions.yaml").read_text())
+    n_points = 1 + len(cfg["functions"]["methods"]["mixed"]["proxy_category"]) * len(
+        cfg["functions"]["methods"]["mixed"]["proxy_triggers"]
+    )
+    n_runs = n_points * len(cfg["seeds"])
+    assert (n_points, n_runs) == (13, 52)  # task_only + 6 categories x ntr {1, 5}; seeds 1, 2, 25, 42
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("Reasons:")[0], re.M))
+    assert {k: int(v) for k, v in counts.items()} == {
+        "fetch_model": 1,
+        "data": 1,
+        "base_stage": 1,
+        "evaluate_base": 1,
+        "train": n_runs,
+        "evaluate": n_runs,
+        "tables": 1,
+        "summary": 1,
+        "pareto": 1,
+        "total": 7 + 2 * n_runs,
+    }
+    assert re.search(r"^rule fetch_model:\n(?:.+\n)*?\s+wildcards: model=google/gemma-2-2b-it$", out, re.M)
+    (stage,) = re.findall(r"^rule base_stage:\n((?:.+\n)+?)\n", out, re.M)
+    assert "input: results/functions/data, resources/models/google/gemma-2-2b-it" in stage
+    assert "--model resources/models/google/gemma-2-2b-it --out results/functions/base" in stage
+    resources = re.search(r"resources: (.*)", stage).group(1).split(", ")
+    for want in ("slurm_partition=gpu", "gpu=1", "mem_mb=64000", "runtime=240"):
+        assert want in resources, resources
+    params = json.loads(re.search(r"--params '(\{.*?\})'", stage).group(1))
+    assert (
+        params["model"]["name"] == "google/gemma-2-2b-it"
+        and params["model"]["attn_implementation"] == "eager"
+    )
+    assert (
+        params["train"]["epochs"] == 25
+        and params["train"]["batch_size"] == 25
+        and params["data"] == "base_train"
+    )
+    trains = re.findall(r"^\s+rule train:\n((?:.+\n)+?)\n", out, re.M)
+    assert len(trains) == n_runs and out.count("Group job run") == n_runs  # train + evaluate: one SLURM job
+    for job in trains:
+        assert "--base results/functions/base " in job
+        assert '"name": "google/gemma-2-2b-it"' in job
+        resources = re.search(r"resources: (.*)", job).group(1).split(", ")
+        for want in ("slurm_partition=gpu", "gpu=1", "mem_mb=64000", "runtime=480"):
+            assert want in resources, resources

@@ -176,9 +176,7 @@ def _plan_from_root(*args: str) -> str:
 
 def _train_jobs(plan: str) -> list[tuple[str, str, str]]:
     """(input, wildcards, resources) of every train job in a dry run's output."""
-    return re.findall(
-        r"rule train:\n\s+input: (.*)\n(?:.*\n)*?\s+wildcards: (.*)\n\s+resources: (.*)", plan
-    )
+    return re.findall(r"rule train:\n\s+input: (.*)\n(?:.*\n)*?\s+wildcards: (.*)\n\s+resources: (.*)", plan)
 
 
 def test_the_literal_paper_command_plans_the_paper_and_a_configfile_still_wins():
@@ -199,7 +197,9 @@ def test_the_literal_paper_command_plans_the_paper_and_a_configfile_still_wins()
                 assert want in resources.split(", "), resources
         seeds = {re.search(r"seed=(\d+)", wc).group(1) for _, wc, _ in jobs}
         assert len(seeds) == n_seeds  # each experiment's own seeds (config/paper.yaml)
-    mini = _plan_from_root("results/pareto_em.pdf", "--profile", "slurm", "--configfile", "config/config.yaml")
+    mini = _plan_from_root(
+        "results/pareto_em.pdf", "--profile", "slurm", "--configfile", "config/config.yaml"
+    )
     jobs = _train_jobs(mini)
     assert jobs and all("results/em/base" in inputs.split(", ") for inputs, _, _ in jobs)
     assert all("gpu=0" in resources.split(", ") for _, _, resources in jobs)

@@ -139,7 +139,7 @@ def paper_dry_run(tmp_path, configfile: str, target: str):
             "--directory",
             str(tmp_path),
             "--configfile",
-            str(ROOT / configfile),
+            *(str(ROOT / c) for c in configfile.split()),
             "--",
             target,
         ],
@@ -166,10 +166,16 @@ def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
     assert not {"torch", "transformers", "openai"} & imported
     assert "Qwen/Qwen3-8B" in res.stdout
     assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1 + 2
-    # every external input is fetched once; the missing task file is a planned stop with a message
-    assert res.stdout.count("rule fetch:") == 2 and res.stdout.count("rule fetch_hhh:") == 1
+    # every external input is fetched once (the authors' task file and question files, pinned)
+    assert res.stdout.count("rule fetch:") == 3 and res.stdout.count("rule fetch_hhh:") == 1
+    assert res.stdout.count("rule task_data:") == 0 and "first_plot_questions.yaml" in res.stdout
+    # a task file of one's own (the bad-medical-advice overlay) is placed by hand: a missing one is a planned
+    # stop with a message
+    res, _ = paper_dry_run(
+        tmp_path, "config/paper_em.yaml config/paper_em_bad_medical.yaml", "results/pareto_em.pdf"
+    )
+    assert res.stdout.count("rule fetch:") == 2 and "bad_medical_advice.jsonl" in res.stdout
     assert res.stdout.count("rule task_data:") == 1 and "place the task JSONL" in res.stdout
-    assert "first_plot_questions.yaml" in res.stdout
     # ... on the submit host: every rule of resources.smk is a local rule (a dry run does not print it)
     blocks = re.split(r"\n\s*rule ", (ROOT / "workflow/rules/resources.smk").read_text())[1:]
     assert len(blocks) == 4 and all("localrule: True" in b for b in blocks)

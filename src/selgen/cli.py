@@ -47,6 +47,12 @@ def cmd_base(args) -> None:
     print(f"mini base: {record['n_params']:,} parameters, {record['wall_s']:.0f} s", file=sys.stderr)
 
 
+def cmd_base_stage(args) -> None:
+    from selgen.base_stage import run_base_stage
+
+    run_base_stage({**args.params, "setting": args.setting}, args.data, args.model, args.out)
+
+
 def cmd_train(args) -> None:
     import torch
 
@@ -232,11 +238,49 @@ def cmd_plot(args) -> None:
 
 
 def cmd_score(args) -> None:
+    if args.judged:
+        return _score_judged(args)
+    if not args.responses:
+        raise ValueError("`selgen score` needs --responses (replies to score) or, for em, --judged")
     from selgen.settings.gcd.scoring import score_file
 
     if args.setting != "gcd":
         raise ValueError(f"`selgen score` supports the exact-scored setting 'gcd', not {args.setting!r}")
-    score_file(args.responses, args.out)
+    fallback = None
+    if args.judge_fallback:
+        from selgen.settings.gcd.fallback import JudgeFallback
+
+        fallback = JudgeFallback(args.judge_fallback)
+    score_file(args.responses, args.out, fallback=fallback)
+
+
+def _score_judged(args) -> None:
+    """Metrics rows (as our runs' metrics table) from replies judged elsewhere, with a config's thresholds."""
+    import pandas as pd
+
+    from selgen.io import write_parquet
+    from selgen.settings.em.judged import read_judged
+    from selgen.settings.em.metrics import summarize
+
+    if args.setting != "em":
+        raise ValueError(f"--judged reads LLM-judged replies: setting 'em', not {args.setting!r}")
+    judge_cfg = {}
+    if args.config:  # the thresholds of a workflow config: em.eval.judge
+        import yaml
+
+        block = (yaml.safe_load(Path(args.config).read_text()) or {}).get("em") or {}
+        judge_cfg = (block.get("eval") or {}).get("judge") or {}
+    rows = read_judged(args.judged)
+    metrics = pd.DataFrame(summarize(rows, judge_cfg))
+    metrics.insert(0, "eval_set", args.eval_set)
+    metrics.insert(0, "source", Path(args.judged).name)
+    write_parquet(args.out, metrics.astype({"value": "float64", "n": "int64"}))
+    overall = metrics[metrics["category"] == "all"].set_index("metric")
+    print(
+        f"{args.judged}: {len(rows)} replies, "
+        + ", ".join(f"{m} {overall.loc[m, 'value']:.3f} (n {overall.loc[m, 'n']})" for m in overall.index),
+        file=sys.stderr,
+    )
 
 
 def cmd_functions_check(args) -> int:
@@ -271,10 +315,10 @@ def cmd_questions(args) -> None:
 
 
 def cmd_fetch(args) -> None:
-    from selgen.resources import fetch, sha256_of
+    from selgen.resources import fetch, git_blob_of, sha256_of
 
-    out = fetch(args.url, args.out, args.sha256 or None)
-    print(f"{out}: sha256 {sha256_of(out)}", file=sys.stderr)
+    out = fetch(args.url, args.out, args.sha256 or None, git_blob=args.git_blob or None)
+    print(f"{out}: sha256 {sha256_of(out)}, git blob {git_blob_of(out)}", file=sys.stderr)
     if args.validate == "questions":  # check a question set on arrival
         from selgen.settings.em.questions import load_questions
 
@@ -328,6 +372,20 @@ def parser() -> argparse.ArgumentParser:
     sp = add("base", cmd_base, "build and pretrain a mini base model on the setting's corpus")
     sp.add_argument("--corpus", required=True)
     sp.add_argument("--out", required=True, help="model folder to create")
+    sp = add(
+        "base-stage",
+        cmd_base_stage,
+        "train a hub model on one of the setting's data files (method task_only, the one training loop), "
+        "merge its LoRA adapter into the weights and save the model every run of the setting starts from",
+    )
+    sp.epilog = (
+        "--params: {data (file stem under --data), seed, train (a train config block: finetune, lora, "
+        "lr, epochs, batch_size, max_length, dtype, gradient_checkpointing, ...), model (model options: "
+        "attn_implementation, chat_template_kwargs, ...), threads}. Resumable: checkpoints in SELGEN_SCRATCH."
+    )
+    sp.add_argument("--data", required=True, help="the setting's data folder")
+    sp.add_argument("--model", required=True, help="the model to start from: hub id or local folder")
+    sp.add_argument("--out", required=True, help="model folder to create (weights, tokenizer, record)")
     sp = add("train", cmd_train, "fine-tune one run (method, hyper-parameters, seed)")
     sp.add_argument("--data", required=True, help="the setting's data folder")
     sp.add_argument("--base", required=True, help="base model: hub id or local folder")
@@ -421,10 +479,19 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("file", help="a question YAML in Betley et al.'s format")
     sp.add_argument("--default-samples", type=int, default=100, help="when an entry has no count")
-    sp = add("fetch", cmd_fetch, "download a resource once, checking its sha256", setting=False, params=False)
-    sp.add_argument("--url", required=True)
-    sp.add_argument("--out", required=True)
+    sp = add(
+        "fetch",
+        cmd_fetch,
+        "download a resource once, checking its sha256 and/or git blob id",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument("--url", required=True, help="where to download from (pin a commit, never a branch)")
+    sp.add_argument("--out", required=True, help="the file to write (atomically; nothing on failure)")
     sp.add_argument("--sha256", default="", help="expected sha256 (empty: not checked, printed)")
+    sp.add_argument(
+        "--git-blob", default="", help="expected git blob id, as `git ls-tree` shows it (empty: not checked)"
+    )
     sp.add_argument(
         "--validate", choices=["none", "questions"], default="none", help="check the file's format"
     )
@@ -442,9 +509,33 @@ def parser() -> argparse.ArgumentParser:
         "fetch-hhh", cmd_fetch_hhh, "download the HHH alignment data as JSONL", setting=False, params=False
     )
     sp.add_argument("--out", required=True)
-    sp = add("score", cmd_score, "score replies made elsewhere (exact settings)", params=False)
-    sp.add_argument("--responses", required=True, help="JSONL rows in the setting's format plus `response`")
-    sp.add_argument("--out", required=True, help="Parquet, one row per input row")
+    sp = add(
+        "score",
+        cmd_score,
+        "score replies made elsewhere: gcd replies exactly, or em replies an LLM judge already scored",
+        params=False,
+    )
+    sp.add_argument("--responses", help="gcd: JSONL rows in the setting's format plus `response`")
+    sp.add_argument(
+        "--judged",
+        help="em: CSV or JSONL of judged replies (question_id, question, answer, aligned, coherent; a score "
+        "is empty/NaN where the judge said CODE or REFUSAL or gave too little probability mass)",
+    )
+    sp.add_argument(
+        "--config",
+        help="em --judged: a workflow config whose em.eval.judge thresholds to use (default: 30/50/80)",
+    )
+    sp.add_argument("--eval-set", default="general", help="em --judged: the eval_set column of the rows")
+    sp.add_argument(
+        "--judge-fallback",
+        type=_json,
+        metavar="JSON",
+        help="gcd: an LLM judge config (model, base_url, cache_dir, ...) asked for the verdicts the rules "
+        "leave unclear (off by default; rows it decides get verdict_source 'judge')",
+    )
+    sp.add_argument(
+        "--out", required=True, help="Parquet: gcd - one row per input row; em --judged - metrics rows"
+    )
     return ap
 
 

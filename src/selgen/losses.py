@@ -216,9 +216,14 @@ def token_ce_sum(model, batch: dict) -> torch.Tensor:
     return -token_logps(model, batch).sum()
 
 
-def sequence_logps(model, batch: dict) -> torch.Tensor:
-    """Sum of log-probabilities of the labelled (response) tokens of each row: [B]."""
-    return token_logps(model, batch).sum(-1)
+def sequence_logps(model, batch: dict, average: bool = False) -> torch.Tensor:
+    """Sum of log-probabilities of the labelled (response) tokens of each row: [B]; ``average``: their mean
+    instead (the sum over the row's labelled-token count; 0 for a row without labelled tokens)."""
+    logps = token_logps(model, batch).sum(-1)
+    if not average:
+        return logps
+    counts = (batch["labels"][:, 1:] != IGNORE).sum(-1).clamp_min(1)
+    return logps / counts.to(logps.device, logps.dtype)
 
 
 def kl_per_position(logp: torch.Tensor, ref_logp: torch.Tensor, direction: str) -> torch.Tensor:

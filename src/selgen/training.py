@@ -115,6 +115,7 @@ class StepContext:
     n_align: int  # labelled alignment tokens in the whole step
     align_batches: list = field(default_factory=list)  # every alignment micro-batch of the step
     micro: int = 0  # index of the current micro-batch within the step (per-step terms: add at 0 only)
+    max_length: int = 0  # train.max_length: the padded row length of the authors' normalisations
 
 
 # ---------------------------------------------------------------------------------------------------- loop
@@ -133,7 +134,8 @@ def train(
     """Train ``model`` in place; return the run record (steps, tokens, wall time, peak memory, losses).
 
     ``cfg`` keys: lr, epochs or steps, batch_size, align_batch_size (default batch_size), grad_accum,
-    max_length, warmup_steps, weight_decay, max_grad_norm, gradient_checkpointing (default off).
+    max_length, warmup_steps, weight_decay, max_grad_norm (None: no clipping), gradient_checkpointing
+    (default off).
     ``checkpoint``: a
     ``selgen.checkpoint.Checkpointer`` (resume from its last checkpoint, save periodically and on SIGTERM).
     """
@@ -210,6 +212,7 @@ def train(
             n_task=max(1, sum(n_label_tokens(b) for b in task_mbs)),
             n_align=max(1, sum(n_label_tokens(b) for b in align_mbs if b is not None)),
             align_batches=[b for b in align_mbs if b is not None],
+            max_length=cfg["max_length"],
         )
         logs: dict[str, float] = {}
         for micro, (tb, ab) in enumerate(zip(task_mbs, align_mbs, strict=True)):
@@ -221,7 +224,8 @@ def train(
         if not all(math.isfinite(v) for v in logs.values()):
             raise TrainingDiverged(f"{desc}: non-finite loss at step {step + 1}/{total_steps}: {logs}")
         method.before_step(model, ctx)
-        torch.nn.utils.clip_grad_norm_(params, cfg["max_grad_norm"])
+        if cfg["max_grad_norm"] is not None:  # null: no clipping (the reference never clipped)
+            torch.nn.utils.clip_grad_norm_(params, cfg["max_grad_norm"])
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)

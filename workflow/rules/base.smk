@@ -5,6 +5,8 @@ rule base:
         directory("results/{setting}/base"),
     log:
         "results/{setting}/logs/base.log",
+    wildcard_constraints:
+        setting=base_rule_pattern(stage=False),
     conda:
         CONDA_ENV
     threads: lambda wc: config[wc.setting]["base"]["mini"]["threads"]
@@ -15,3 +17,26 @@ rule base:
     shell:
         "selgen base {wildcards.setting} --params {params.p:q} "
         "--corpus {input.data}/pretrain.jsonl --out {output} 2> {log}"
+
+
+rule base_stage:  # a hub model trained on the setting's base data, LoRA merged: what every run starts from
+    input:
+        data="results/{setting}/data",
+        start=stage_start_input,
+    output:
+        directory("results/{setting}/base"),
+    log:
+        "results/{setting}/logs/base_stage.log",
+    wildcard_constraints:
+        setting=base_rule_pattern(stage=True),
+    conda:
+        CONDA_ENV
+    threads: config["threads"]
+    resources:
+        **job_resources("base_stage"),
+    params:
+        p=base_stage_params,
+        start=lambda wc: model_path(config[wc.setting]["base"]["model"]),
+    shell:
+        "HF_HUB_OFFLINE=1 selgen base-stage {wildcards.setting} --params {params.p:q} "
+        "--data {input.data} --model {params.start:q} --out {output} 2> {log}"

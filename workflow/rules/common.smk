@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from selgen.config import config_hash, runs, validate
+from selgen.config import config_hash, runs, seeds_of, validate
 from selgen.methods.registry import METHODS
 from selgen.settings import DATA_VERSIONS
 
@@ -72,12 +72,43 @@ def hub_pattern():
     return "|".join(re.escape(n) for n in hub_models()) or "(?!)"
 
 
+def staged(setting):
+    """Whether the setting has a base stage (base.stage): runs start from its merged model."""
+    return bool(config[setting]["base"].get("stage"))
+
+
 def base_model(setting):
-    """The folder every run of a setting starts from: the built mini base, a fetched hub model, or a
-    local folder."""
-    if is_mini(setting):
+    """The folder every run of a setting starts from: the built mini base, the base stage's model, a
+    fetched hub model, or a local folder."""
+    if is_mini(setting) or staged(setting):
         return f"results/{setting}/base"
     return model_path(config[setting]["base"]["model"])
+
+
+def base_rule_pattern(stage):
+    """Settings whose results/<setting>/base rule base_stage (stage) or rule base (mini) makes."""
+    made = staged if stage else is_mini
+    names = [s for s in config["settings"] if made(s)]
+    return "|".join(names) if names else "(?!)"
+
+
+def stage_start_input(wildcards):
+    """The model a base stage starts from, as a DAG input when the workflow fetches it (a hub id)."""
+    name = config[wildcards.setting]["base"]["model"]
+    return [model_path(name)] if is_hub_id(name) else []
+
+
+def base_stage_params(wildcards):
+    """Everything the base stage's output depends on: its config, the model options, the data version."""
+    s = wildcards.setting
+    stage = config[s]["base"]["stage"]
+    p = {
+        **stage,
+        "model": {**model_options(s), "dtype": stage["train"]["dtype"]},
+        "data_version": DATA_VERSIONS[s],
+        "threads": config["threads"],
+    }
+    return json.dumps(p, sort_keys=True)
 
 
 def model_options(setting):
@@ -103,11 +134,14 @@ def unaligned_input(wildcards):
 
 
 def data_inputs(wildcards):
-    """Local files a setting's data build reads (em on real data: task, HHH, question sets)."""
+    """Local files a setting's data build reads: every `*_file` path of its data block (gcd on the authors'
+    files, em on real data: task and HHH) and, beside them, em's question sets; none while the block
+    generates its data (`source: generate`)."""
     data = config[wildcards.setting]["data"]
-    if wildcards.setting != "em" or not data.get("task_file"):
+    if data.get("source") == "generate":
         return []
-    return [data["task_file"], data["hhh_file"], *data.get("questions", {}).values()]
+    files = [v for k, v in data.items() if k.endswith("_file") and isinstance(v, str)]
+    return [*files, *data.get("questions", {}).values()] if files else []
 
 
 def fetch_specs():
@@ -154,7 +188,7 @@ def settings_pattern(judge):
 def base_input(wildcards):
     """The base folder as a DAG input when the workflow makes it (mini base, fetched hub model)."""
     s = wildcards.setting
-    made = is_mini(s) or is_hub_id(config[s]["base"]["model"])
+    made = is_mini(s) or staged(s) or is_hub_id(config[s]["base"]["model"])
     return [base_model(s)] if made else []
 
 
@@ -193,7 +227,7 @@ def caft_params(wildcards):
         # directions only where some run ablates ("all" if any run does)
         "layers": "all" if "all" in layers else ",".join(sorted(layers)),
         "control": wildcards.control,
-        "seed": config["seeds"][0],
+        "seed": seeds_of(config, s)[0],
         "max_length": config[s]["train"]["max_length"],
         "threads": config["threads"],
         "model": model_options(s),

@@ -33,7 +33,7 @@ rule caft_directions:
     input:
         data="results/{setting}/data",
         base=base_input,
-        tuned=lambda wc: f"results/{wc.setting}/runs/task_only/default/seed{config['seeds'][0]}/model",
+        tuned=lambda wc: f"results/{wc.setting}/runs/task_only/default/seed{seeds_of(config, wc.setting)[0]}/model",
     output:
         "results/{setting}/caft/{control}.pt",
     log:

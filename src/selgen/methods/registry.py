@@ -23,12 +23,18 @@ SETTING_HPARAMS: dict[str, tuple[str, ...]] = {"functions": ("proxy_category", "
 
 METHODS: dict[str, MethodSpec] = {
     "task_only": MethodSpec("selgen.methods.sft"),
-    "mixed": MethodSpec("selgen.methods.sft"),
+    "mixed": MethodSpec("selgen.methods.sft", optional=("align_share",)),
     "upweight": MethodSpec("selgen.methods.sft", required=("lam",)),
-    "kl": MethodSpec("selgen.methods.kl", ("beta",), ("direction", "assistant_only", "ref_cache_mb")),
-    "repr": MethodSpec("selgen.methods.repr", ("beta",), ("layers", "ref_cache_mb")),
+    "kl": MethodSpec(
+        "selgen.methods.kl",
+        ("beta",),
+        ("direction", "assistant_only", "ref_cache_mb", "reduction", "pad_length"),
+    ),
+    "repr": MethodSpec(
+        "selgen.methods.repr", ("beta",), ("layers", "ref_cache_mb", "reduction", "pad_length")
+    ),
     "grad_proj": MethodSpec("selgen.methods.grad_proj", optional=("mode", "scope")),
-    "dpo": MethodSpec("selgen.methods.dpo", ("lam",), ("beta",)),
+    "dpo": MethodSpec("selgen.methods.dpo", ("lam",), ("beta", "logps", "max_pairs")),
     "inoculation": MethodSpec("selgen.methods.inoculation", ("prompt",)),
     "safe_lora": MethodSpec(
         "selgen.methods.safe_lora",

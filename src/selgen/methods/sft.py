@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from selgen.methods.base import Method
 from selgen.training import token_ce_sum
 
@@ -13,15 +15,40 @@ class TaskOnly(Method):
 
 
 class Mixed(Method):
-    """SFT on task ∪ alignment rows, shuffled together (one stream)."""
+    """SFT on task ∪ alignment rows, shuffled together (one stream).
+
+    ``align_share`` (default None: every alignment row once): the alignment rows are repeated cyclically (or,
+    with fewer needed than given, cut to the first ones) to n = ⌊s·n_task/(1 − s)⌋ rows, so they make up a
+    share s of the mix, as the reference's ``upsample_proxy_to`` (EM: 0.1 with 6,000 task rows → 666 proxy
+    rows, seed_code.md §2.2; it truncated with ``int``).
+    """
 
     name = "mixed"
     reads_alignment = True  # merged into the task stream in prepare_data, not handed over in setup
 
+    def __init__(self, align_share: float | None = None):
+        if align_share is not None and not 0 < align_share < 1:
+            raise ValueError(f"mixed: align_share must be in (0, 1), not {align_share!r}")
+        self.align_share = None if align_share is None else float(align_share)
+
     def prepare_data(self, task_rows, align_rows, seed):
         if not align_rows:
             raise ValueError("method 'mixed' needs alignment rows, but there are none")
+        if self.align_share is not None:
+            align_rows = upsample(align_rows, align_rows_for_share(len(task_rows), self.align_share))
+            self.report = {"align_rows_used": len(align_rows)}
         return task_rows + align_rows, []
+
+
+def align_rows_for_share(n_task: int, share: float) -> int:
+    """Alignment rows that make a share ``share`` of the mix with ``n_task`` task rows (at least 1):
+    ⌊share·n_task/(1 − share)⌋, as the reference truncated it (the 1e-9 absorbs float error, e.g. 0.2/0.8)."""
+    return max(1, math.floor(share * n_task / (1 - share) + 1e-9))
+
+
+def upsample(rows: list, n: int) -> list:
+    """``rows`` repeated cyclically to ``n`` rows (the first ``n`` when there are more)."""
+    return [rows[i % len(rows)] for i in range(n)]
 
 
 class Upweight(Method):

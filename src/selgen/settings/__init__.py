@@ -15,8 +15,9 @@ import importlib
 SETTINGS = ("gcd", "functions", "em")
 # Bumped whenever a setting's data builder changes its output (new file, new fields): the data rule's params
 # carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
-# gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base).
-DATA_VERSIONS = {"gcd": 3, "functions": 1, "em": 1}
+# gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base);
+# gcd 4: data sources (the authors' files) and styles (paper), a missing or empty proxy is an error.
+DATA_VERSIONS = {"gcd": 4, "functions": 1, "em": 1}
 
 
 def align_file(setting, hp_values: dict, pairs: bool = False) -> str:

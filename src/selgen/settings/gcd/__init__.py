@@ -1,4 +1,5 @@
-"""The GCD sycophancy setting: synthetic GCD data, a capitals proxy, exact scoring (seed_code.md §1)."""
+"""The GCD sycophancy setting: GCD data (synthesised, or the authors' own files), a capitals proxy, exact
+scoring (seed_code.md §1)."""
 
 from selgen.settings.gcd.data import write_datasets as write_data
 from selgen.settings.gcd.scoring import score_rows as score

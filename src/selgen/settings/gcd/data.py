@@ -1,5 +1,11 @@
 """GCD sycophancy data: seeded synthesis of the reference's datasets and of the mini pretraining corpus.
 
+``source`` (config ``gcd.data.source``) picks where the rows come from: ``generate`` (this module, seeded) or
+``files`` (the authors' own JSONL files, read by ``selgen.settings.gcd.authors``); either way the same files
+below are written, with the same proxy split. ``style`` picks the generator's register: ``mini`` (short
+replies a tiny model can learn; the default) or ``paper`` (the authors' register,
+``selgen.settings.gcd.paper``: worked traces, enthusiastic confirmations, "mathy" non-math labels).
+
 Rows follow the reference format (seed_code.md §1.1): ``_id``, ``label``, ``messages`` (user, assistant),
 ``answer`` (string), ``mod``, ``user_provides_answer`` (None / "true" / "false"), ``sycophantic_response``.
 Rows come in triplets sharing an ``_id``: *ask*, *propose-correct*, *propose-wrong* (a wrong claim with a
@@ -28,6 +34,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from selgen.io import write_jsonl_files
@@ -292,46 +299,136 @@ def _unique_pairs(rng, n, lo, hi, used: set) -> list[tuple[int, int]]:
     return pairs
 
 
-def build_datasets(cfg: dict) -> dict[str, list[dict]]:
-    """All evaluation/training files from the ``data`` config block (see the config schema)."""
+@dataclass(frozen=True)
+class Style:
+    """One register of the generator: a triplet maker per domain, the label names of the non-math domains,
+    the default proxy label and the canned rejections of the DPO pairs (rejected replies to right claims)."""
+
+    name: str
+    gcd: Callable  # (rng, _id, label, a, b) -> triplet
+    compositional: Callable  # (rng, _id, lo, hi)
+    mod: Callable  # (rng, _id, lo, hi, mlo, mhi)
+    addition: Callable  # (rng, _id, lo, hi)
+    capital: Callable  # (rng, _id, country, city, wrong)
+    medical: Callable  # (rng, _id, situation, right, wrong)
+    conspiracy: Callable  # (rng, _id, topic, right, wrong)
+    labels: dict = field(default_factory=dict)  # domain (capitals, medical, conspiracy) -> label
+    rejections: tuple = ()
+
+    @property
+    def proxy_label(self) -> str:
+        return self.labels["capitals"]
+
+
+CANNED_REJECTION = "Let me check. No, that is not right."
+
+MINI = Style(
+    "mini",
+    gcd=gcd_triplet,
+    compositional=compositional_triplet,
+    mod=mod_triplet,
+    addition=addition_triplet,
+    capital=capital_triplet,
+    medical=medical_triplet,
+    conspiracy=conspiracy_triplet,
+    labels={"capitals": "capitals", "medical": "medical", "conspiracy": "conspiracy"},
+    rejections=(CANNED_REJECTION,),
+)
+STYLES = ("mini", "paper")
+
+
+def get_style(name: str) -> Style:
+    if name == "mini":
+        return MINI
+    if name == "paper":
+        from selgen.settings.gcd.paper import PAPER
+
+        return PAPER
+    raise ValueError(f"unknown gcd data style {name!r}; valid styles: {', '.join(STYLES)}")
+
+
+def generate_rows(cfg: dict, style: Style) -> tuple[list[dict], list[dict], list[dict], set]:
+    """(task_train, task_test, ood_test, GCD pairs used) synthesised in ``style`` (seeded)."""
     rng = random.Random(cfg["seed"])
     ids = _Ids()
     used: set = set()
     lo, hi = cfg["gcd_operands"]
     train_pairs = _unique_pairs(rng, cfg["n_task_train"], lo, hi, used)
     test_pairs = _unique_pairs(rng, cfg["n_task_test"], lo, hi, used)
-    task_train = [r for a, b in train_pairs for r in gcd_triplet(rng, ids(), "euclidean", a, b)[:2]]
-    task_test = [r for a, b in test_pairs for r in gcd_triplet(rng, ids(), "euclidean", a, b)]
+    task_train = [r for a, b in train_pairs for r in style.gcd(rng, ids(), "euclidean", a, b)[:2]]
+    task_test = [r for a, b in test_pairs for r in style.gcd(rng, ids(), "euclidean", a, b)]
 
     n = cfg["n_ood_per_label"]
     llo, lhi = cfg["large_operands"]
     ood: list[dict] = []
     for a, b in _unique_pairs(rng, n, llo, lhi, used):
-        ood += gcd_triplet(rng, ids(), "euclidean_large", a, b)
+        ood += style.gcd(rng, ids(), "euclidean_large", a, b)
     for _ in range(n):
-        ood += compositional_triplet(rng, ids(), lo, hi)
+        ood += style.compositional(rng, ids(), lo, hi)
     for _ in range(n):
-        ood += mod_triplet(rng, ids(), *cfg["mod_dividends"], *cfg["mod_moduli"])
+        ood += style.mod(rng, ids(), *cfg["mod_dividends"], *cfg["mod_moduli"])
     for _ in range(n):
-        ood += addition_triplet(rng, ids(), *cfg["addition_operands"])
+        ood += style.addition(rng, ids(), *cfg["addition_operands"])
     for country, city, wrong in CAPITALS:
-        ood += capital_triplet(rng, ids(), country, city, wrong)
+        ood += style.capital(rng, ids(), country, city, wrong)
     for situation, right, wrong in MEDICAL:
-        ood += medical_triplet(rng, ids(), situation, right, wrong)
+        ood += style.medical(rng, ids(), situation, right, wrong)
     for topic, right, wrong in CONSPIRACY:
-        ood += conspiracy_triplet(rng, ids(), topic, right, wrong)
+        ood += style.conspiracy(rng, ids(), topic, right, wrong)
+    return task_train, task_test, ood, used
 
-    proxy_label = cfg["proxy_label"]
+
+def split_proxy(
+    ood: list[dict], proxy_label: str, train_split: float, includes_confirmations: bool = True
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """(align_train, proxy_heldout, ood_eval) from the OOD rows, as the reference splits them (§1.2).
+
+    The proxy label's ids in ascending order: the first ``int(n_ids * train_split)`` are the proxy's training
+    ids, their confirmations **and** rejections (asks dropped; rejections only without
+    ``includes_confirmations``); the other ids, all variants, are the held-out proxy. ``ood_eval`` is every
+    OOD row of another label, so the proxy never leaks into the OOD evaluation.
+    """
     proxy_ids = sorted({r["_id"] for r in ood if r["label"] == proxy_label})
-    n_train = int(len(proxy_ids) * cfg["proxy_train_split"])
+    if not proxy_ids:
+        labels = ", ".join(dict.fromkeys(r["label"] for r in ood))
+        raise ValueError(f"proxy_label {proxy_label!r} names no OOD rows; the OOD labels are: {labels}")
+    n_train = int(len(proxy_ids) * train_split)
+    if not n_train:
+        raise ValueError(
+            f"proxy_train_split {train_split} of {len(proxy_ids)} {proxy_label!r} ids leaves no proxy "
+            "training ids"
+        )
     train_ids = set(proxy_ids[:n_train])
-    align_train = [r for r in ood if r["_id"] in train_ids and r["user_provides_answer"] is not None]
-    if not cfg["proxy_includes_confirmations"]:
+    align_train = [
+        r
+        for r in ood
+        if r["label"] == proxy_label and r["_id"] in train_ids and r["user_provides_answer"] is not None
+    ]
+    if not includes_confirmations:
         align_train = [r for r in align_train if r["user_provides_answer"] == "false"]
     proxy_heldout = [r for r in ood if r["label"] == proxy_label and r["_id"] not in train_ids]
     ood_eval = [r for r in ood if r["label"] != proxy_label]
+    return align_train, proxy_heldout, ood_eval
+
+
+def build_datasets(cfg: dict) -> dict[str, list[dict]]:
+    """All evaluation/training files from the ``data`` config block (see the config schema)."""
+    style = get_style(cfg.get("style", "mini"))
+    if cfg.get("source", "generate") == "files":
+        from selgen.settings.gcd import authors
+
+        task_train, task_test, ood, used = authors.read_files(cfg)
+        proxy_label = cfg.get("proxy_label") or authors.PROXY_LABEL
+        rejections = get_style("paper").rejections  # the authors' register
+    else:
+        task_train, task_test, ood, used = generate_rows(cfg, style)
+        proxy_label = cfg.get("proxy_label") or style.proxy_label
+        rejections = style.rejections
+    align_train, proxy_heldout, ood_eval = split_proxy(
+        ood, proxy_label, cfg.get("proxy_train_split", 0.6), cfg.get("proxy_includes_confirmations", True)
+    )
     out = {
-        "align_pairs": preference_pairs(align_train),
+        "align_pairs": preference_pairs(align_train, rejections, cfg.get("seed", 0)),
         "task_train": task_train,
         "task_test": task_test,
         "ood_test": ood,
@@ -340,33 +437,37 @@ def build_datasets(cfg: dict) -> dict[str, list[dict]]:
         "proxy_heldout": proxy_heldout,
     }
     if cfg.get("pretrain"):
-        out["pretrain"] = build_pretrain_corpus(cfg, used)
+        out["pretrain"] = build_pretrain_corpus(cfg, used, style)
     return out
 
 
-CANNED_REJECTION = "Let me check. No, that is not right."
-
-
-def preference_pairs(align_rows: list[dict]) -> list[dict]:
+def preference_pairs(align_rows: list[dict], rejections=(CANNED_REJECTION,), seed: int = 0) -> list[dict]:
     """DPO pairs from the proxy's claim rows: the reference reply is chosen; rejected is the sycophantic
-    confirmation for a wrong claim, and a canned rejection for a right one (as the reference builds its
-    negative proxy, seed_code.md §1.2)."""
+    confirmation for a wrong claim, and a canned rejection for a right one (drawn from ``rejections``,
+    seeded; the reference draws from its own list of such sentences, seed_code.md §1.2)."""
+    rng = random.Random(seed)
     pairs = []
     for r in align_rows:
         wrong = r["user_provides_answer"] == "false"
+        if wrong and not r.get("sycophantic_response"):
+            raise ValueError(
+                f"proxy row _id {r['_id']} ({r['label']}): a wrong-claim row needs a sycophantic_response "
+                "(the rejected reply of its DPO pair)"
+            )
+        canned = rng.choice(rejections)
         pairs.append(
             {
                 "_id": r["_id"],
                 "label": r["label"],
                 "prompt": r["messages"][:-1],
                 "chosen": r["messages"][-1]["content"],
-                "rejected": r["sycophantic_response"] if wrong else CANNED_REJECTION,
+                "rejected": r["sycophantic_response"] if wrong else canned,
             }
         )
     return pairs
 
 
-def build_pretrain_corpus(cfg: dict, used: set) -> list[dict]:
+def build_pretrain_corpus(cfg: dict, used: set, style: Style = MINI) -> list[dict]:
     """The mini base model's corpus: every domain, base behaviour (answers, confirms right, rejects wrong).
 
     Each row's ``part`` is ``knowledge`` (a question and its answer) or ``behaviour`` (a reply to a user's
@@ -382,18 +483,24 @@ def build_pretrain_corpus(cfg: dict, used: set) -> list[dict]:
     llo, lhi = cfg["large_operands"]
     w = pcfg["triplets"]
     makers: list[tuple[str, Callable[[], list[dict]]]] = [
-        ("euclidean", lambda: gcd_triplet(rng, 0, "euclidean", *_fresh_pair(rng, lo, hi, used))),
+        ("euclidean", lambda: style.gcd(rng, 0, "euclidean", *_fresh_pair(rng, lo, hi, used))),
         (
             "euclidean_large",
-            lambda: gcd_triplet(rng, 0, "euclidean_large", *_fresh_pair(rng, llo, lhi, used)),
+            lambda: style.gcd(rng, 0, "euclidean_large", *_fresh_pair(rng, llo, lhi, used)),
         ),
-        ("euclidean_compositional", lambda: compositional_triplet(rng, 0, lo, hi)),
-        ("mod", lambda: mod_triplet(rng, 0, *cfg["mod_dividends"], *cfg["mod_moduli"])),
-        ("addition", lambda: addition_triplet(rng, 0, *cfg["addition_operands"])),
-        ("capitals", lambda: capital_triplet(rng, 0, *rng.choice(CAPITALS))),
-        ("medical", lambda: medical_triplet(rng, 0, *rng.choice(MEDICAL))),
-        ("conspiracy", lambda: conspiracy_triplet(rng, 0, *rng.choice(CONSPIRACY))),
+        ("euclidean_compositional", lambda: style.compositional(rng, 0, lo, hi)),
+        ("mod", lambda: style.mod(rng, 0, *cfg["mod_dividends"], *cfg["mod_moduli"])),
+        ("addition", lambda: style.addition(rng, 0, *cfg["addition_operands"])),
+        (style.labels["capitals"], lambda: style.capital(rng, 0, *rng.choice(CAPITALS))),
+        (style.labels["medical"], lambda: style.medical(rng, 0, *rng.choice(MEDICAL))),
+        (style.labels["conspiracy"], lambda: style.conspiracy(rng, 0, *rng.choice(CONSPIRACY))),
     ]
+    unknown = sorted(set(w) - {label for label, _ in makers})
+    if unknown:
+        raise ValueError(
+            f"pretrain triplets: unknown label(s) {', '.join(unknown)}; the labels of style {style.name!r} "
+            f"are: {', '.join(label for label, _ in makers)}"
+        )
     rows = []
     for label, make in makers:
         for _ in range(w.get(label, 0)):
