@@ -165,6 +165,8 @@ def test_max_pairs_takes_exactly_n_first_ids_or_a_seeded_subset():
     assert task == ["t"] and kept == gcd_like[:12]  # the first 6 ids (the reference's train_split 0.3)
     assert {p["_id"] for p in kept} == set(range(141, 147))
     assert method.report == {"pairs_given": 24, "pairs_used": 12}
+    shuffled = gcd_like[12:] + gcd_like[:12]  # whatever the file order: the lowest ids
+    assert first_pairs(shuffled, 12) == gcd_like[:12]
     em_like = [{"prompt": [], "chosen": str(i), "rejected": "x", "subset": "s"} for i in range(198)]
     kept = make_method("dpo", {"lam": 1.0, "max_pairs": 99}).prepare_data([], em_like, seed=0)[1]
     assert len(kept) == 99 and kept != em_like[:99]  # a random subset, not the subset-ordered head

@@ -18,8 +18,8 @@ Options for the reference's strengths (issue 14):
   grid corresponds to a β about (response tokens) times smaller under ``sum``, reply by reply.
 - ``max_pairs``: train on at most n pairs (the reference's DPO runs used a smaller proxy: EM coverage 0.45 =
   99 pairs against the other methods' 198; GCD train_split 0.3 = 6 ids = 12 pairs). Which n: pairs that carry
-  GCD's ``_id`` keep the first ids in file order (the builder writes them by ascending id, two pairs per id:
-  the reference's first ``int(20 × train_split)`` ids); other pairs (EM's HHH pairs, written grouped by HHH
+  GCD's ``_id`` keep the lowest ids (sorted by id, stable; two pairs per id: the reference's first
+  ``int(20 × train_split)`` ids); other pairs (EM's HHH pairs, written grouped by HHH
   subset) are a seeded random subset (a fixed seed, the same for every training seed; nested in n), kept in
   file order. The reference drew its 99 from all 221 HHH items; ours come from the 198-row proxy.
 """
@@ -45,10 +45,11 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float) -> t
 
 
 def first_pairs(pairs: list[dict], n: int) -> list[dict]:
-    """The first ``n`` pairs: in file order for pairs with an ``_id`` (GCD: the first ids), else a seeded
-    random subset (fixed seed; nested in ``n``) in file order."""
+    """The first ``n`` pairs: by ascending ``_id`` for pairs that carry one (GCD: the first ids; a stable
+    sort, so file order within an id), else a seeded random subset (fixed seed; nested in ``n``) in file
+    order."""
     if all("_id" in p for p in pairs):
-        return pairs[:n]
+        return sorted(pairs, key=lambda p: p["_id"])[:n]
     order = list(range(len(pairs)))
     random.Random("selgen|dpo|max_pairs").shuffle(order)
     return [pairs[i] for i in sorted(order[:n])]
