@@ -25,8 +25,8 @@ Differences, each pinned by a test below with its reason in the test's docstring
   (``test_sft_matches_trl_completion_only_loss``, gemma2).
 - DPO over accumulation micro-batches of unequal size: we average over the step's pairs, TRL averages the
   micro-batch means (``test_dpo_pairs_weigh_equally_over_uneven_micro_batches``).
-- Rows whose prompt fills ``max_length``: TRL drops them, we keep them (an edge case: no effect on the SFT
-  loss; a constant log 2 per such pair in the DPO mean)
+- Rows whose prompt fills ``max_length``: TRL drops them, we keep them in the data (an edge case: no effect
+  on the SFT loss; DPO leaves such a pair out of its mean, so the loss equals TRL's)
   (``test_truncation_partial_rows_agree_rows_without_reply_are_kept``).
 """
 
@@ -258,9 +258,9 @@ def test_truncation_partial_rows_agree_rows_without_reply_are_kept(folders, tmp_
     """``max_length`` keeps the start of every row in both (a reply cut short is trained on what is left:
     the same loss). A row whose *prompt* fills ``max_length`` has no labelled token left: TRL drops it from
     its dataset, we keep it (it is counted in the run record's ``truncated_rows``). For SFT this changes
-    nothing in the loss (token sums over token counts; such a row adds zero to both). For DPO such a pair's
-    term is the constant log 2 (both log-probabilities are empty sums: zero gradient), but it counts in the
-    pair mean, so the other pairs' DPO gradient is scaled by kept/all; pinned here."""
+    nothing in the loss (token sums over token counts; such a row adds zero to both). For DPO such a pair has
+    no preference left: it is left out of the pair mean (``selgen.methods.dpo.has_replies``), so the loss is
+    TRL's over the kept pairs."""
     model, tok = load(folders, "qwen3")
     long_prompt = [
         {"role": "user", "content": "Tell me about the sky. " * 12},
@@ -294,7 +294,7 @@ def test_truncation_partial_rows_agree_rows_without_reply_are_kept(folders, tmp_
     assert len(trainer.train_dataset) == 2
     with torch.no_grad():
         trl_kept = float(trainer.compute_loss(model, dict(trl_batch(trainer, 2))))
-    assert ours_dpo == pytest.approx((2 * trl_kept + math.log(2)) / 3, abs=TOL)
+    assert ours_dpo == pytest.approx(trl_kept, abs=TOL)
 
 
 # ---------------------------------------------------------------------------------------------------- DPO

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from selgen.losses import sequence_logps
 from selgen.methods.base import Method
 from selgen.reference import frozen_base
-from selgen.training import collate, encode, token_ce_sum
+from selgen.training import IGNORE, collate, encode, token_ce_sum
 
 __all__ = ["DPO", "dpo_loss", "sequence_logps"]
 
@@ -105,12 +105,22 @@ class DPO(Method):
 
     def loss(self, model, task, align, ctx):
         task_ce = token_ce_sum(model, task) / ctx.n_task
-        n_pairs = sum(len(b["idx"]) for b in ctx.align_batches)
+        n_pairs = max(1, sum(int(has_replies(b).sum()) for b in ctx.align_batches))
         logps = sequence_logps(model, align, self.average)
         k = len(align["idx"])
         ref = self.ref[align["idx"]].to(logps.device)
-        dpo = dpo_loss(logps[:k], logps[k:], ref[:, 0], ref[:, 1], self.beta).sum() / n_pairs
+        per_pair = dpo_loss(logps[:k], logps[k:], ref[:, 0], ref[:, 1], self.beta)
+        dpo = torch.where(has_replies(align).to(per_pair.device), per_pair, 0.0).sum() / n_pairs
         return task_ce + self.lam * dpo, {"task_ce": task_ce.item(), "dpo": dpo.item()}
+
+
+def has_replies(batch: dict) -> torch.Tensor:
+    """Bool [pairs]: both replies of the pair kept a labelled token after truncation to ``max_length``. A
+    pair whose prompt alone fills ``max_length`` has no preference left to learn: it adds nothing and is not
+    counted in the mean (as TRL, which drops such rows; counting it would shrink the other pairs' weight)."""
+    has = (batch["labels"] != IGNORE).any(dim=1)
+    k = len(batch["idx"])
+    return has[:k] & has[k:]
 
 
 PLUGINS = {"dpo": DPO}
