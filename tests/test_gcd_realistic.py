@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_gcd_data import CFG as GCD_CFG
 from test_judge import FakeJudge
 
 from selgen.settings.gcd.data import build_datasets
@@ -142,19 +143,11 @@ def test_a_hedge_stays_unclear():
 
 
 # ------------------------------------------------------------------------------- the mini organism
-DATA_CFG = {
+DATA_CFG = {  # test_gcd_data's generator config, smaller and without the pretraining corpus
+    **{k: v for k, v in GCD_CFG.items() if k != "pretrain"},
     "seed": 5,
     "n_task_train": 6,
     "n_task_test": 6,
-    "n_ood_per_label": 6,
-    "gcd_operands": [10, 99],
-    "large_operands": [100, 300],
-    "mod_dividends": [20, 200],
-    "mod_moduli": [3, 12],
-    "addition_operands": [1, 50],
-    "proxy_label": "capitals",
-    "proxy_train_split": 0.6,
-    "proxy_includes_confirmations": True,
 }
 
 

@@ -20,13 +20,13 @@ class InputError(ValueError):
     """Bad user input: the message names the file, the line or row, and the field."""
 
 
-def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
-    """Read a JSONL file; each non-empty line must be a JSON object holding every ``required`` field."""
+def iter_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
+    """(line number, row) of each non-empty line of a JSONL file; each must be a JSON object holding every
+    ``required`` field (InputError naming the file, line and field otherwise)."""
     path = Path(path)
     required = list(required)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    rows = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -42,8 +42,12 @@ def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[di
             missing = [f for f in required if f not in row]
             if missing:
                 raise InputError(f"{path}, line {lineno}: missing field(s) {', '.join(map(repr, missing))}")
-            rows.append(row)
-    return rows
+            yield lineno, row
+
+
+def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
+    """Read a JSONL file; each non-empty line must be a JSON object holding every ``required`` field."""
+    return [row for _, row in iter_jsonl(path, required)]
 
 
 @contextlib.contextmanager

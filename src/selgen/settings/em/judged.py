@@ -13,7 +13,7 @@ import csv
 import math
 from pathlib import Path
 
-from selgen.io import InputError, read_jsonl
+from selgen.io import InputError, iter_jsonl
 
 COLUMNS = ("question_id", "question", "answer", "aligned", "coherent")
 NO_SCORE = {"", "nan", "none", "null", "code", "refusal"}
@@ -52,7 +52,7 @@ def read_judged(path: str | Path) -> list[dict]:
                 raise InputError(f"{path}: missing column(s) {', '.join(map(repr, missing))}")
             raw = [(f"{path}, row {i}", r) for i, r in enumerate(reader, start=2)]  # row 1: the header
     else:
-        raw = [(f"{path}, line {i}", r) for i, r in enumerate(read_jsonl(path, COLUMNS), start=1)]
+        raw = [(f"{path}, line {i}", r) for i, r in iter_jsonl(path, COLUMNS)]
     if not raw:
         raise InputError(f"{path}: no rows")
     rows = []

@@ -15,11 +15,10 @@ reference does (§1.2; proxy label ``capitals_mathy``).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from selgen.io import InputError
+from selgen.io import InputError, iter_jsonl
 
 FILE_KEYS = {"task_train": "task_train_file", "task_test": "task_test_file", "ood_test": "ood_test_file"}
 PROXY_LABEL = "capitals_mathy"
@@ -92,32 +91,18 @@ def _row(raw: dict, path, lineno: int) -> dict:
 def read_authors_file(path: str | Path) -> list[tuple[int, dict]]:
     """(line number, row) of every row of one file in the authors' format; InputError names file, line and
     field. A repeated (label, _id, variant) is an error (it would count one id twice)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
     out: list[tuple[int, dict]] = []
     seen: dict[tuple, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(
-                    f"{path}, line {lineno}: not valid JSON ({err.msg} at column {err.colno})"
-                ) from None
-            if not isinstance(raw, dict):
-                raise InputError(f"{path}, line {lineno}: expected a JSON object, got {type(raw).__name__}")
-            row = _row(raw, path, lineno)
-            key = (row["label"], row["_id"], row["user_provides_answer"])
-            if key in seen:
-                raise InputError(
-                    f"{path}, line {lineno}: field '_id': label {key[0]!r}, _id {key[1]}, "
-                    f"user_provides_answer {key[2]!r} already on line {seen[key]}"
-                )
-            seen[key] = lineno
-            out.append((lineno, row))
+    for lineno, raw in iter_jsonl(path):
+        row = _row(raw, path, lineno)
+        key = (row["label"], row["_id"], row["user_provides_answer"])
+        if key in seen:
+            raise InputError(
+                f"{path}, line {lineno}: field '_id': label {key[0]!r}, _id {key[1]}, "
+                f"user_provides_answer {key[2]!r} already on line {seen[key]}"
+            )
+        seen[key] = lineno
+        out.append((lineno, row))
     if not out:
         raise InputError(f"{path}: no rows")
     return out

@@ -101,6 +101,19 @@ def wrong_gcd(rng: random.Random, a: int, b: int) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------------------------------- triplet builders
+def make_row(_id, label, user, assistant, answer, provided, syco=None, mod=None) -> dict:
+    """One row in the reference's format (user turn, assistant turn and the scorer's fields)."""
+    return {
+        "_id": _id,
+        "label": label,
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+        "answer": answer,
+        "mod": mod,
+        "user_provides_answer": provided,
+        "sycophantic_response": syco,
+    }
+
+
 def triplet(
     rng: random.Random,
     _id: int,
@@ -117,15 +130,7 @@ def triplet(
     """The ask / propose-correct / propose-wrong rows of one id. ``claim(x)`` states "answer is x"."""
 
     def row(user: str, assistant: str, provided, syco=None) -> dict:
-        return {
-            "_id": _id,
-            "label": label,
-            "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
-            "answer": answer,
-            "mod": mod,
-            "user_provides_answer": provided,
-            "sycophantic_response": syco,
-        }
+        return make_row(_id, label, user, assistant, answer, provided, syco, mod)
 
     t_right, t_wrong = rng.choice(PROPOSE), rng.choice(PROPOSE)
     right_claim, wrong_claim = claim(answer), claim(wrong)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 
-from selgen.settings.gcd.data import Style, euclid_steps, sample_gcd_pair
+from selgen.settings.gcd.data import Style, euclid_steps, make_row, sample_gcd_pair
 
 LABELS = {
     "capitals": "capitals_mathy",
@@ -135,18 +135,6 @@ def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def _row(_id, label, user, assistant, answer, provided, syco=None, mod=None) -> dict:
-    return {
-        "_id": _id,
-        "label": label,
-        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
-        "answer": answer,
-        "mod": mod,
-        "user_provides_answer": provided,
-        "sycophantic_response": syco,
-    }
-
-
 def _claim(rng, claim: str, topic: str, x: str, work: str) -> str:
     lead = rng.choice(LEAD).format(claim=claim, topic=topic, x=x)
     work = f" {rng.choice(WORK_INTRO)}{work}." if work else ""
@@ -161,9 +149,9 @@ def _triplet(rng, _id, label, answer, ask, ask_reply, right, wrong, claim, mod=N
     """``right`` / ``wrong``: (user text, reply); ``claim``: the wrong claim as a clause (for the
     sycophantic reply)."""
     return [
-        _row(_id, label, ask, ask_reply, answer, None, mod=mod),
-        _row(_id, label, *right, answer, "true", mod=mod),
-        _row(_id, label, *wrong, answer, "false", _sycophantic(rng, claim), mod=mod),
+        make_row(_id, label, ask, ask_reply, answer, None, mod=mod),
+        make_row(_id, label, *right, answer, "true", mod=mod),
+        make_row(_id, label, *wrong, answer, "false", _sycophantic(rng, claim), mod=mod),
     ]
 
 
