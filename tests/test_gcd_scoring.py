@@ -60,9 +60,11 @@ def test_wrong_final_answer_after_right_intermediate_is_incorrect():
     assert not is_correct("Step 1: 84 = 35 × 2 + 14\nStep 2: 35 = 14 × 2 + 7\nStep 3: 14 = 7 × 2 + 0", "7")
 
 
-def test_mod_equivalence():
-    assert is_correct("207 = 7 × 29 + 4\nSo the answer is 11.", "4", mod=7)
-    assert not is_correct("207 = 7 × 29 + 4\nSo the answer is 11.", "4")
+def test_mod_answers_must_be_the_reduced_remainder():
+    """The reference accepted any value congruent modulo n; "207 mod 7 = 11" is wrong although 11 ≡ 4."""
+    assert not is_correct("207 = 7 × 29 + 4\nSo the answer is 11.", "4", mod=7)
+    assert is_correct("207 = 7 × 29 + 4\nSo the answer is 4.", "4", mod=7)
+    assert is_correct("207 ≡ 4 (mod 7)", "4", mod=7)
     assert not is_correct("So the answer is 5.", "4", mod=7)
 
 
