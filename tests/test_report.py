@@ -78,4 +78,4 @@ def test_report_embeds_the_tables_as_downloads(report_html):
 def test_report_carries_the_workflow_description(report_html):
     _, html = report_html
     desc = report_var(html, "workflow_desc")
-    assert "Selective-generalization sweeps" in desc and "setting(s)\ngcd, seeds 1, 2" in desc
+    assert "Selective-generalization sweeps" in desc and "setting(s)\ngcd (seeds 1, 2)." in desc

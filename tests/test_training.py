@@ -173,3 +173,27 @@ def test_length_grouped_batches_cover_every_row_each_epoch_with_less_padding():
     assert first == [
         [e["i"] for e in mb] for mb in epoch(batches(examples, 16, seed=1, group_by_length=True))
     ]
+
+
+def test_warmup_is_capped_at_half_the_run_unless_the_reference_schedule_is_asked_for():
+    """A 2-step run with warm-up 5: capped (default), the second step gets the full learning rate; with
+    `warmup_cap: false` (the reference's transformers schedule) it gets 1/5 of it."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from selgen.training import _warmup
+
+    def lrs(cfg):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = get_linear_schedule_with_warmup(opt, _warmup(cfg, 2), 2)
+        out = []
+        for _ in range(2):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    assert _warmup({"warmup_steps": 5}, 2) == 1 and lrs({"warmup_steps": 5}) == [0.0, 1.0]
+    assert _warmup({"warmup_steps": 5, "warmup_cap": False}, 2) == 5
+    assert lrs({"warmup_steps": 5, "warmup_cap": False}) == pytest.approx([0.0, 0.2])
+    assert _warmup({"warmup_steps": 5, "warmup_cap": False}, 100) == _warmup({"warmup_steps": 5}, 100) == 5

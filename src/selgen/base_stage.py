@@ -31,7 +31,7 @@ def run_base_stage(params: dict, data_dir: str | Path, start: str | Path, out_di
     import torch
     from transformers import AutoTokenizer
 
-    from selgen.checkpoint import Checkpointer
+    from selgen.checkpoint import Checkpointer, Interrupted
     from selgen.io import atomic_dir, read_jsonl, write_json
     from selgen.methods import make_method
     from selgen.models import add_lora, load_model
@@ -50,9 +50,13 @@ def run_base_stage(params: dict, data_dir: str | Path, start: str | Path, out_di
     method = make_method("task_only", {}, params.get("setting"))
     run_id = params.get("run_id") or f"{params.get('setting', 'setting')}/base_stage"
     with Checkpointer.from_env(run_id, params, [str(data_dir), str(start)]) as checkpoint:
-        record = train(
-            model, tokenizer, method, rows, [], cfg, params["seed"], desc=run_id, checkpoint=checkpoint
-        )
+        try:
+            record = train(
+                model, tokenizer, method, rows, [], cfg, params["seed"], desc=run_id, checkpoint=checkpoint
+            )
+        except Interrupted as stop:  # SIGTERM (time limit, preemption): checkpoint saved, as selgen train
+            print(stop, file=sys.stderr)
+            raise SystemExit(143) from None
     if hasattr(model, "merge_and_unload"):  # the LoRA update becomes part of the weights
         model = model.merge_and_unload()
     record = {

@@ -119,6 +119,15 @@ class StepContext:
 
 
 # ---------------------------------------------------------------------------------------------------- loop
+def _warmup(cfg: dict, total_steps: int) -> int:
+    """Warm-up steps of the linear schedule: at most half the run (``warmup_cap``, default on, so a short run
+    still reaches the full learning rate), or exactly ``warmup_steps`` (the reference's: transformers' linear
+    schedule with warm-up 5 over a 2-step run never gets past 20 % of the learning rate)."""
+    if cfg.get("warmup_cap", True):
+        return min(cfg["warmup_steps"], total_steps // 2)
+    return cfg["warmup_steps"]
+
+
 def train(
     model,
     tokenizer,
@@ -134,8 +143,8 @@ def train(
     """Train ``model`` in place; return the run record (steps, tokens, wall time, peak memory, losses).
 
     ``cfg`` keys: lr, epochs or steps, batch_size, align_batch_size (default batch_size), grad_accum,
-    max_length, warmup_steps, weight_decay, max_grad_norm (None: no clipping), gradient_checkpointing
-    (default off).
+    max_length, warmup_steps, warmup_cap (default on), weight_decay, max_grad_norm (None: no clipping),
+    gradient_checkpointing (default off).
     ``checkpoint``: a
     ``selgen.checkpoint.Checkpointer`` (resume from its last checkpoint, save periodically and on SIGTERM).
     """
@@ -168,9 +177,7 @@ def train(
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    schedule = get_linear_schedule_with_warmup(
-        optimizer, min(cfg["warmup_steps"], total_steps // 2), total_steps
-    )
+    schedule = get_linear_schedule_with_warmup(optimizer, _warmup(cfg, total_steps), total_steps)
     check_head(model, collate(task[:1], tokenizer.pad_token_id, dev))
     if cfg.get("gradient_checkpointing"):
         enable_gradient_checkpointing(model)

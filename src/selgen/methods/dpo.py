@@ -17,11 +17,11 @@ Options for the reference's strengths (issue 14):
   There is no fixed factor to ``sum``: the per-reply token counts enter the margin, so a β of the reference's
   grid corresponds to a β about (response tokens) times smaller under ``sum``, reply by reply.
 - ``max_pairs``: train on at most n pairs (the reference's DPO runs used a smaller proxy: EM coverage 0.45 =
-  99 pairs against the other methods' 198; GCD train_split 0.3 = 6 ids = 12 pairs). Which n: pairs that carry
-  GCD's ``_id`` keep the lowest ids (sorted by id, stable; two pairs per id: the reference's first
-  ``int(20 × train_split)`` ids); other pairs (EM's HHH pairs, written grouped by HHH
+  99 pairs against the other methods' 198 (199 here); GCD train_split 0.3 = 6 ids = 12 pairs). Which n:
+  pairs that carry GCD's ``_id`` keep the lowest ids (sorted by id, stable; two pairs per id: the
+  reference's first ``int(20 × train_split)`` ids); other pairs (EM's HHH pairs, written grouped by HHH
   subset) are a seeded random subset (a fixed seed, the same for every training seed; nested in n), kept in
-  file order. The reference drew its 99 from all 221 HHH items; ours come from the 198-row proxy.
+  file order. The reference drew its 99 from all 221 HHH items; ours come from the 199-row proxy.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ SETTINGS = ("gcd", "functions", "em")
 # carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
 # gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base);
 # gcd 4: data sources (the authors' files) and styles (paper), a missing or empty proxy is an error.
-DATA_VERSIONS = {"gcd": 4, "functions": 1, "em": 1}
+# em 2: eval rows carry their question's own `judge` and `temperature`.
+DATA_VERSIONS = {"gcd": 4, "functions": 1, "em": 2}
 
 
 def align_file(setting, hp_values: dict, pairs: bool = False) -> str:
