@@ -329,3 +329,27 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     rules = re.split(r"\n(?=rule )", (ROOT / "workflow/rules/evaluate.smk").read_text())
     judge_rule = next(r for r in rules if r.startswith("rule judge:"))
     assert "localrule: True" in judge_rule  # on the submit host (a dry run does not print it)
+
+
+def test_a_change_in_one_setting_leaves_the_other_settings_tables_alone(tmp_path):
+    """The tables job's params hold its own setting's config (plus the shared keys), so changing a gcd value
+    leaves the em and functions tables commands as they were (no re-plan there), and changes gcd's."""
+    base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    changed = yaml.safe_load(yaml.safe_dump(base))
+    changed["gcd"]["methods"]["upweight"]["lam"] = [0.5, 4.0]
+
+    def tables_commands(cfg, folder):
+        folder.mkdir()
+        res = snakemake(folder, "-n", "-p", config=cfg)
+        assert res.returncode == 0, res.stderr[-3000:]
+        lines = (res.stdout + res.stderr).splitlines()
+        return {
+            line.split("--out results/tables/")[1].split()[0]: line
+            for line in lines
+            if "selgen tables --config" in line
+        }
+
+    before, after = tables_commands(base, tmp_path / "a"), tables_commands(changed, tmp_path / "b")
+    assert set(before) == set(after) == {"gcd", "functions", "em"}
+    assert before["em"] == after["em"] and before["functions"] == after["functions"]
+    assert before["gcd"] != after["gcd"]

@@ -235,11 +235,13 @@ def caft_params(wildcards):
     return json.dumps(p, sort_keys=True)
 
 
-def provenance_config():
-    """The config as the tables record it: without `resources` (a cluster request changes no result)."""
-    return json.dumps(
-        {k: v for k, v in config.items() if k != "resources"}, sort_keys=True
-    )
+def provenance_config(setting):
+    """The config as a setting's tables record it: the shared keys and the setting's own block, without
+    `resources` (a cluster request changes no result) and without the other settings' blocks (a change there
+    must not re-plan this setting's tables)."""
+    others = set(config["settings"]) - {setting}
+    shared = {k: v for k, v in config.items() if k != "resources" and k not in others}
+    return json.dumps({**shared, "settings": [setting]}, sort_keys=True)
 
 
 def upstream_hash(setting):

@@ -27,7 +27,7 @@ rule tables:
     conda:
         CONDA_ENV
     params:
-        config=lambda wc: provenance_config(),
+        config=lambda wc: provenance_config(wc.setting),
         dirs=lambda wc: run_dirs(wc.setting),
     shell:
         "selgen tables --config {params.config:q} --out results/tables/{wildcards.setting} "

@@ -41,7 +41,12 @@ def evaluate(model, tokenizer, data_dir, eval_cfg: dict, run: dict):
     sets = eval_cfg["sets"]
     first = read_jsonl(Path(data_dir) / f"{next(iter(sets.values()))}.jsonl")
     if not first or "n_samples" not in first[0]:
-        return evaluate_generated(model, tokenizer, sys.modules[__name__], data_dir, sets, eval_cfg, run)
+        from types import SimpleNamespace
+
+        # the mini organism's exact scores, summarised with the configured judge thresholds
+        judge_cfg = eval_cfg.get("judge") or {}
+        scorer = SimpleNamespace(score=score, summarize=lambda scored: summarize(scored, judge_cfg))
+        return evaluate_generated(model, tokenizer, scorer, data_dir, sets, eval_cfg, run)
     return _evaluate_with_judge(model, tokenizer, data_dir, eval_cfg, run)
 
 
