@@ -237,6 +237,16 @@ def cmd_plot(args) -> None:
         draw(summary, out, setting=args.setting)
 
 
+def _config_value(path: str, *keys: str):
+    """The value at ``keys`` of a workflow config file (None where a key is missing)."""
+    import yaml
+
+    node = yaml.safe_load(Path(path).read_text()) or {}
+    for key in keys:
+        node = (node or {}).get(key) if isinstance(node, dict) else None
+    return node
+
+
 def cmd_score(args) -> None:
     if args.judged:
         return _score_judged(args)
@@ -266,10 +276,7 @@ def _score_judged(args) -> None:
         raise ValueError(f"--judged reads LLM-judged replies: setting 'em', not {args.setting!r}")
     judge_cfg = {}
     if args.config:  # the thresholds of a workflow config: em.eval.judge
-        import yaml
-
-        block = (yaml.safe_load(Path(args.config).read_text()) or {}).get("em") or {}
-        judge_cfg = (block.get("eval") or {}).get("judge") or {}
+        judge_cfg = _config_value(args.config, "em", "eval", "judge") or {}
     rows = read_judged(args.judged)
     metrics = pd.DataFrame(summarize(rows, judge_cfg))
     metrics.insert(0, "eval_set", args.eval_set)
@@ -289,10 +296,7 @@ def cmd_functions_check(args) -> int:
 
     spec = DEFAULT_FUNCTION
     if args.config:  # F as the workflow would use it: functions.data.function of a config file
-        import yaml
-
-        block = (yaml.safe_load(Path(args.config).read_text()) or {}).get("functions") or {}
-        spec = (block.get("data") or {}).get("function") or DEFAULT_FUNCTION
+        spec = _config_value(args.config, "functions", "data", "function") or DEFAULT_FUNCTION
     spec = validate_function(spec)
     problems = check_files(spec, args.files, args.mapping)
     for path, found in problems.items():
