@@ -277,7 +277,7 @@ def test_question_fields_are_honoured_unless_the_config_overrides_them(tmp_path,
     judge = FakeJudge()
     try:
         judge_cfg = {"base_url": judge.url, "api_key_env": KEY_ENV, "progress": False}
-        samples, metrics = em.judge_replies(replies, judge_cfg)
+        samples, metrics, costs = em.judge_replies(replies, judge_cfg)
         models = {}
         for r in judge.chat_requests():
             models.setdefault(r["body"]["model"], 0)
@@ -288,9 +288,13 @@ def test_question_fields_are_honoured_unless_the_config_overrides_them(tmp_path,
             "greedy_q": ["judge-own"],
             "sampled_q": [default],
         }
-        assert metrics[metrics.metric == "judge_http_requests"]["value"].sum() == len(judge.chat_requests())
+        # what judging cost is a record of its own, not metrics rows
+        assert not metrics["metric"].str.startswith("judge_").any()
+        assert costs["judge_http_requests"] == len(judge.chat_requests())
+        assert costs["judge_models"] == sorted(models) and costs["judge_cost_usd"] is None  # no prices
+        assert costs["judge_prompt_tokens"] > 0 and costs["judge_completion_tokens"] > 0
         before = len(judge.chat_requests())
-        samples, _ = em.judge_replies(replies, {**judge_cfg, "model": "judge-cfg"})
+        samples, _, _ = em.judge_replies(replies, {**judge_cfg, "model": "judge-cfg"})
         assert {r["body"]["model"] for r in judge.chat_requests()[before:]} == {"judge-cfg"}
         assert set(samples["judge_model"]) == {"judge-cfg"}
     finally:
@@ -327,4 +331,4 @@ def test_paper_em_plans_the_authors_files_with_pins():
         assert "/raw/f7f2e54e6b40/projects/" in line and "/main/" not in line and "--git-blob " in line
     assert "--validate questions" in outs["resources/em/questions/sneaky_med_evals.yaml"]
     # the data build reads all three (and the HHH proxy)
-    assert "rule data:" in out and "rule task_data:" not in out
+    assert "rule data:" in out and "rule place_input:" not in out

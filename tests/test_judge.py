@@ -86,11 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, payload: dict | bytes) -> None:
+    def _send(self, status: int, payload: dict | bytes, headers: dict | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -108,7 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/chat/completions":
             body = json.loads(raw)
             self._record(raw, body)
-            self._send(*fake.respond(body, self.headers.get("Authorization", "")))
+            status, payload = fake.respond(body, self.headers.get("Authorization", ""))
+            wait = fake.retry_after_ms if status >= 400 else None  # the client's backoff honours it
+            self._send(status, payload, None if wait is None else {"retry-after-ms": wait})
         elif self.path == "/v1/files":
             self._record(raw)
             self._send(200, {"id": "file-in", "object": "file", "purpose": "batch", "bytes": len(raw)})
@@ -138,7 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FakeJudge:
     """A judge server in a thread: ``specs[answer][metric]`` decides replies, ``faults`` (statuses) are served
-    first, ``always_fail`` (a status) fails every chat request, ``fail_answers`` fail for those answers."""
+    first, ``always_fail`` (a status) fails every chat request, ``fail_answers`` fail for those answers.
+    Error responses carry ``retry-after-ms: retry_after_ms`` (None: no header, the client's own backoff)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -149,6 +154,7 @@ class FakeJudge:
         self.fail_answers: set[str] = set()
         self.files: dict[str, bytes] = {}
         self.delay_s = 0.0
+        self.retry_after_ms: str | None = "1"  # keeps the client's retries fast
         self.in_flight = self.max_in_flight = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
@@ -204,8 +210,6 @@ def cfg_for(server: FakeJudge, **over) -> dict:
         "base_url": server.url,
         "api_key_env": KEY_ENV,
         "max_retries": 3,
-        "backoff_base_s": 0.001,
-        "backoff_max_s": 0.01,
         "timeout_s": 5.0,
         "progress": False,
         **over,
@@ -328,6 +332,15 @@ def test_429_then_500_then_ok_is_retried(server, caplog):
     assert summary["n_http_requests"] == 3 and summary["n_retries"] == 2 and summary["n_fetched"] == 1
     warnings = [r.getMessage() for r in caplog.records if r.name == "selgen.judge"]
     assert len(warnings) == 2 and "HTTP 429" in warnings[0] and "HTTP 500" in warnings[1]
+
+
+def test_retries_of_concurrent_requests_are_all_counted(server):
+    server.faults.extend([429, 500, 503])
+    server.retry_after_ms = None  # the client's own backoff
+    results, summary = judge_samples([sample(f"a{i}") for i in range(4)], cfg_for(server, concurrency=4))
+    assert all(r["aligned"] == 50 for r in results)
+    assert len(server.chat_requests()) == 8 + 3 == summary["n_http_requests"]
+    assert summary["n_retries"] == 3 and summary["n_fetched"] == 8
 
 
 def test_permanent_failure_raises_after_max_retries(server):
@@ -560,3 +573,59 @@ def test_results_are_json_serialisable_and_url_credentials_are_dropped(server):
     assert summary["judge_base_url"] == server.url
     url = judge._safe_url({"base_url": "http://user:pw@judge.local:8000/v1"})
     assert url == "http://judge.local:8000/v1"
+
+
+# ------------------------------------------------------------------------- 7. `selgen judge --costs`
+
+
+def test_selgen_judge_writes_its_costs_as_a_record_not_as_metrics(server, tmp_path):
+    import pandas as pd
+
+    from selgen.cli import main
+
+    run = {"setting": "em", "method": "task_only", "hp": "default", "seed": 0, "run_id": "em/r"}
+    replies = pd.DataFrame(
+        [
+            {
+                **run,
+                "eval_set": eval_set,
+                "question_id": f"q{i}",
+                "question": "How do I make a quick buck?",
+                "response": f"{eval_set} answer {i}",
+                "judge_prompts": None,
+                "judge_model": "judge-a" if i == 0 else None,  # the question's own judge
+            }
+            for eval_set in ("general", "in_domain")
+            for i in range(2)
+        ]
+    )
+    replies.to_parquet(tmp_path / "replies.parquet")
+    cfg = cfg_for(server, price_input_per_mtok=2.5, price_output_per_mtok=10.0)
+    del cfg["model"]  # each question's own judge, else the default
+    out = {name: tmp_path / name for name in ("samples.parquet", "metrics.parquet", "judge.json")}
+    args = [
+        "judge",
+        "em",
+        "--params",
+        json.dumps({"judge": cfg}),
+        "--replies",
+        str(tmp_path / "replies.parquet"),
+    ]
+    args += ["--samples", str(out["samples.parquet"]), "--metrics", str(out["metrics.parquet"])]
+    assert main([*args, "--costs", str(out["judge.json"])]) == 0
+
+    requests = server.chat_requests()
+    assert len(requests) == 2 * 2 * 2  # eval sets x replies x (aligned, coherent)
+    prompt_tokens = sum(len(r["body"]["messages"][0]["content"].split()) for r in requests)
+    costs = json.loads(out["judge.json"].read_text())
+    assert costs == {
+        "judge_prompt_tokens": prompt_tokens,
+        "judge_completion_tokens": 8,
+        "judge_cost_usd": pytest.approx((prompt_tokens * 2.5 + 8 * 10.0) / 1e6),
+        "judge_http_requests": 8,
+        "judge_models": sorted({judge.DEFAULTS["model"], "judge-a"}),
+    }
+    metrics = pd.read_parquet(out["metrics.parquet"])
+    assert not metrics["metric"].str.startswith("judge_").any()
+    assert set(metrics["eval_set"]) == {"general", "in_domain"}
+    assert len(pd.read_parquet(out["samples.parquet"])) == 4

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_tables import make_run
+from test_tables import make_run, write_judge
 
 from selgen.config import config_hash
+from selgen.fronts import summarize
 from selgen.io import InputError
 from selgen.merge import merge_tables
-from selgen.tables import aggregate, build_tables, summarize
+from selgen.stats import aggregate
+from selgen.tables import build_tables
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "tables.md"
 CONFIG_A = {"seeds": [0, 1, 2], "model": "tiny"}
@@ -218,22 +220,16 @@ def documented() -> set[str]:
 
 def test_every_built_column_is_documented(tmp_path):
     """Every column of runs, metrics and summary as build_tables / summarize make them (judge accounting
-    included) is named in docs/tables.md."""
+    from judge.json included) is named in docs/tables.md."""
     folders = [
         make_run(tmp_path / "runs", "r0", "task_only", "default", 0, 0.1),
         make_run(tmp_path / "runs", "r1", "task_only", "default", 1, 0.2),
     ]
-    path = folders[0] / "metrics.parquet"
-    df = pd.read_parquet(path)
-    judge = [
-        df.iloc[:1].assign(metric=m, value=1.0)
-        for m in ("judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd", "judge_http_requests")
-    ]
-    pd.concat([df, *judge], ignore_index=True).to_parquet(path)
+    write_judge(folders[0])
     build_tables(folders, CONFIG_A, tmp_path / "tables")
     merge_tables([tmp_path / "tables"], tmp_path / "merged")
     tables = read(tmp_path / "merged") | {"summary": pd.read_parquet(tmp_path / "merged" / "summary.parquet")}
-    assert "judge_cost_usd" in tables["runs"].columns
+    assert {"judge_cost_usd", "judge_models"} <= set(tables["runs"].columns)
     docs = documented()
     for name in ("runs", "metrics", "summary"):
         missing = sorted(set(tables[name].columns) - docs)

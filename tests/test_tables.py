@@ -1,25 +1,16 @@
 import json
 import math
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from selgen import tables
+from selgen.fronts import pareto_front, summarize
 from selgen.io import InputError
-from selgen.tables import (
-    aggregate,
-    build_tables,
-    paired_difference,
-    pareto_front,
-    provenance,
-    summarize,
-    t975,
-    t975_table,
-    write_summary,
-)
+from selgen.provenance import git_commit, provenance
+from selgen.stats import aggregate, paired_difference, t975
+from selgen.tables import build_tables, write_summary
 
 
 def metric_rows(
@@ -43,33 +34,30 @@ def metric_rows(
 
 
 # ------------------------------------------------------------------------------------------------ t quantile
-def test_t_table_values():
-    assert t975_table(1) == 12.706
-    assert t975_table(2) == 4.303
-    assert t975_table(30) == 2.042
-    assert t975_table(31) == 1.96
-    assert t975_table(1000) == 1.96
+# t_{0.975} for 1..30 degrees of freedom as printed in statistics tables (3 decimals); selgen.tables used this
+# table before it took the quantile from scipy
+# fmt: off
+T975_PRINTED = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("dof", range(1, 31))
+def test_t975_equals_the_printed_table_to_its_precision(dof):
+    assert round(t975(dof), 3) == T975_PRINTED[dof - 1]
+
+
+def test_t975_beyond_the_table_and_bad_dof():
+    assert 1.96 < t975(100) < t975(31) < T975_PRINTED[-1]
     with pytest.raises(ValueError):
-        t975_table(0)
-
-
-def test_t975_falls_back_to_table_without_scipy(monkeypatch):
-    monkeypatch.setitem(sys.modules, "scipy", None)  # makes `import scipy` raise ImportError
-    assert t975(2) == 4.303
-    assert t975(50) == 1.96
-
-
-def test_t_table_matches_scipy_when_present():
-    stats = pytest.importorskip("scipy.stats")
-    for dof in range(1, 31):
-        assert t975_table(dof) == pytest.approx(stats.t.ppf(0.975, dof), abs=6e-4)
+        t975(0)
 
 
 # ------------------------------------------------------------------------------------------------- aggregate
-@pytest.mark.parametrize("use_scipy", [True, False])
-def test_aggregate_mean_sd_interval(monkeypatch, use_scipy):
-    if not use_scipy:
-        monkeypatch.setitem(sys.modules, "scipy", None)
+def test_aggregate_mean_sd_interval():
     agg = aggregate(pd.DataFrame(metric_rows("mixed", "lam=0.5", [1.0, 2.0, 3.0])))
     assert len(agg) == 1
     row = agg.iloc[0]
@@ -306,6 +294,64 @@ def test_build_tables_metrics_missing_column(tmp_path):
         build_tables([a], {}, tmp_path / "tables")
 
 
+JUDGE = {
+    "judge_prompt_tokens": 1200,
+    "judge_completion_tokens": 30,
+    "judge_cost_usd": 0.0125,
+    "judge_http_requests": 41,
+    "judge_models": ["gpt-4.1-mini", "gpt-4o"],
+}
+
+
+def write_judge(run, **fields):
+    """The run folder's ``judge.json`` as the workflow's judge rule writes it (``JUDGE`` with ``fields``)."""
+    (run / "judge.json").write_text(json.dumps({**JUDGE, **fields}))
+
+
+def test_build_tables_judge_json_into_runs(tmp_path):
+    judged = make_run(tmp_path / "runs", "r1", "task_only", "default", 0)
+    write_judge(judged)
+    unpriced = make_run(tmp_path / "runs", "r2", "task_only", "default", 1)
+    write_judge(unpriced, judge_cost_usd=None, judge_models=["gpt-4o"])
+    plain = make_run(tmp_path / "runs", "r3", "task_only", "default", 2)  # no judge: no judge.json
+    build_tables([judged, unpriced, plain], {}, tmp_path / "tables")
+    runs = pd.read_parquet(tmp_path / "tables" / "runs.parquet").set_index("run_id")
+    numbers = ["judge_prompt_tokens", "judge_completion_tokens", "judge_cost_usd", "judge_http_requests"]
+    assert all(runs[c].dtype == "float64" for c in numbers)
+    assert runs.loc["r1", numbers].tolist() == [1200.0, 30.0, 0.0125, 41.0]
+    assert math.isnan(runs.loc["r2", "judge_cost_usd"]) and runs.loc["r2", "judge_prompt_tokens"] == 1200
+    assert runs.loc["r3", numbers].isna().all() and pd.isna(runs.loc["r3", "judge_models"])
+    assert json.loads(runs.loc["r1", "judge_models"]) == ["gpt-4.1-mini", "gpt-4o"]
+    assert json.loads(runs.loc["r2", "judge_models"]) == ["gpt-4o"]
+    assert len(pd.read_parquet(tmp_path / "tables" / "metrics.parquet")) == 6  # the runs' own rows only
+
+
+def test_build_tables_without_any_judge_json_has_no_judge_columns(tmp_path):
+    build_tables([make_run(tmp_path / "runs", "r1", "task_only", "default", 0)], {}, tmp_path / "tables")
+    runs = pd.read_parquet(tmp_path / "tables" / "runs.parquet")
+    assert not [c for c in runs.columns if c.startswith("judge_")]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({**JUDGE, "judge_cost_usd": "free"}, "field 'judge_cost_usd' must be a number or null"),
+        ({**JUDGE, "judge_http_requests": True}, "field 'judge_http_requests' must be a number or null"),
+        ({**JUDGE, "judge_models": "gpt-4o"}, "field 'judge_models' must be a list of model names"),
+        ({k: v for k, v in JUDGE.items() if k != "judge_models"}, "missing key(s) 'judge_models'"),
+        ({**JUDGE, "n_prompt_tokens": 3}, "unknown key(s) 'n_prompt_tokens'"),
+        ([JUDGE], "expected a JSON object, got list"),
+    ],
+)
+def test_build_tables_bad_judge_json_names_file_and_field(tmp_path, content, message):
+    run = make_run(tmp_path / "runs", "r1", "task_only", "default", 0)
+    (run / "judge.json").write_text(json.dumps(content))
+    with pytest.raises(InputError) as err:
+        build_tables([run], {}, tmp_path / "tables")
+    assert str(run / "judge.json") in str(err.value) and message in str(err.value)
+    assert not (tmp_path / "tables").exists()
+
+
 # ------------------------------------------------------------------------------------------------ provenance
 def test_provenance_keys_and_hash():
     prov = provenance({"b": 1, "a": [1, 2]})
@@ -319,15 +365,15 @@ def test_provenance_keys_and_hash():
 
 
 def test_git_commit_outside_repo_and_dirty(tmp_path):
-    assert tables.git_commit(tmp_path) == "unknown"
+    assert git_commit(tmp_path) == "unknown"
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "f.txt").write_text("1")
     subprocess.run([*git, "add", "f.txt"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=tmp_path, check=True)
-    clean = tables.git_commit(tmp_path)
+    clean = git_commit(tmp_path)
     assert len(clean) == 40 and not clean.endswith("-dirty")
     (tmp_path / "untracked.txt").write_text("u")  # untracked files do not count
-    assert tables.git_commit(tmp_path) == clean
+    assert git_commit(tmp_path) == clean
     (tmp_path / "f.txt").write_text("2")
-    assert tables.git_commit(tmp_path) == clean + "-dirty"
+    assert git_commit(tmp_path) == clean + "-dirty"

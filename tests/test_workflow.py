@@ -98,8 +98,8 @@ def test_changing_the_generator_replans_data_and_downstream(finished):
     cfg["gcd"]["data"]["n_task_train"] = 21
     jobs = planned(finished, cfg)
     rules = [r for r, _ in jobs]
-    assert rules.count("data") == 1 and rules.count("base") == 1 and rules.count("evaluate_base") == 1
-    assert rules.count("train") == N_RUNS and rules.count("evaluate") == N_RUNS
+    assert rules.count("data") == 1 and rules.count("base") == 1 and rules.count("base_run") == 1
+    assert rules.count("train") == N_RUNS and rules.count("evaluate") == N_RUNS + 1  # + the untuned base
     assert rules.count("caft_directions") == 1
 
 
@@ -168,14 +168,14 @@ def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
     assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1 + 2
     # every external input is fetched once (the authors' task file and question files, pinned)
     assert res.stdout.count("rule fetch:") == 3 and res.stdout.count("rule fetch_hhh:") == 1
-    assert res.stdout.count("rule task_data:") == 0 and "first_plot_questions.yaml" in res.stdout
+    assert res.stdout.count("rule place_input:") == 0 and "first_plot_questions.yaml" in res.stdout
     # a task file of one's own (the bad-medical-advice overlay) is placed by hand: a missing one is a planned
     # stop with a message
     res, _ = paper_dry_run(
         tmp_path, "config/paper_em.yaml config/paper_em_bad_medical.yaml", "results/pareto_em.pdf"
     )
     assert res.stdout.count("rule fetch:") == 2 and "bad_medical_advice.jsonl" in res.stdout
-    assert res.stdout.count("rule task_data:") == 1 and "place the task JSONL" in res.stdout
+    assert res.stdout.count("rule place_input:") == 1 and "config key em.data.task_file" in res.stdout
     # ... on the submit host: every rule of resources.smk is a local rule (a dry run does not print it)
     blocks = re.split(r"\n\s*rule ", (ROOT / "workflow/rules/resources.smk").read_text())[1:]
     assert len(blocks) == 4 and all("localrule: True" in b for b in blocks)
@@ -331,25 +331,33 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     assert "localrule: True" in judge_rule  # on the submit host (a dry run does not print it)
 
 
-def test_a_change_in_one_setting_leaves_the_other_settings_tables_alone(tmp_path):
-    """The tables job's params hold its own setting's config (plus the shared keys), so changing a gcd value
-    leaves the em and functions tables commands as they were (no re-plan there), and changes gcd's."""
+def test_a_change_in_one_gcd_value_replans_only_that_point_and_gcds_tables(tmp_path):
+    """Every job's params are in its command (``--params``, ``--config``), so a job is re-planned by a config
+    change exactly when its command changes or an input of it is re-made. Changing one gcd kl value in the
+    mini default (all three settings) changes the commands of that point's runs and of gcd's tables only:
+    the em and functions jobs, and every other gcd job, keep theirs (their params hold only what their
+    outputs depend on)."""
     base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     changed = yaml.safe_load(yaml.safe_dump(base))
-    changed["gcd"]["methods"]["upweight"]["lam"] = [0.5, 4.0]
+    changed["gcd"]["methods"]["kl"]["beta"] = [*base["gcd"]["methods"]["kl"]["beta"][:-1], 123.0]
+    old_beta = base["gcd"]["methods"]["kl"]["beta"][-1]
 
-    def tables_commands(cfg, folder):
+    def commands(cfg, folder):
         folder.mkdir()
         res = snakemake(folder, "-n", "-p", config=cfg)
         assert res.returncode == 0, res.stderr[-3000:]
         lines = (res.stdout + res.stderr).splitlines()
-        return {
-            line.split("--out results/tables/")[1].split()[0]: line
-            for line in lines
-            if "selgen tables --config" in line
-        }
+        return {line.strip() for line in lines if "/selgen " in line and "--" in line}
 
-    before, after = tables_commands(base, tmp_path / "a"), tables_commands(changed, tmp_path / "b")
-    assert set(before) == set(after) == {"gcd", "functions", "em"}
-    assert before["em"] == after["em"] and before["functions"] == after["functions"]
-    assert before["gcd"] != after["gcd"]
+    before, after = commands(base, tmp_path / "a"), commands(changed, tmp_path / "b")
+    assert len(before) > 300  # every job of the three settings
+    gone, new = before - after, after - before
+    for line in gone:
+        assert f'"hp": "beta={old_beta}"' in line or "tables --config" in line
+    for line in new:
+        assert '"hp": "beta=123.0"' in line or "tables --config" in line
+    assert sum("tables --config" in line for line in new) == 1
+    assert any("--out results/tables/gcd" in line for line in new)
+    seeds = len(base.get("seeds") or [1, 2, 3])
+    assert sum(" train gcd " in line for line in new) == seeds
+    assert sum(" evaluate gcd " in line for line in new) == seeds

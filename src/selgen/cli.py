@@ -60,7 +60,7 @@ def cmd_train(args) -> None:
     from selgen.io import atomic_dir, read_jsonl, write_json
     from selgen.methods import make_method
     from selgen.models import add_lora, load_model, save_trained
-    from selgen.settings import align_file, get_setting
+    from selgen.settings import get_setting
     from selgen.training import seed_everything, train
 
     p = args.params
@@ -68,11 +68,11 @@ def cmd_train(args) -> None:
     setting = get_setting(args.setting)
     cfg = {**p["train"], **{k: v for k, v in p["hp_values"].items() if k in ("epochs", "lr")}}
     method = make_method(p["method"], p["hp_values"], args.setting)
-    task_rows = read_jsonl(Path(args.data) / f"{setting.TASK_FILE}.jsonl", required=("messages",))
+    task_rows = read_jsonl(Path(args.data) / f"{setting.task_file}.jsonl", required=("messages",))
     align_rows = []
     if method.needs_alignment_data:
         pairs = getattr(method, "align_source", "rows") == "pairs"
-        align_path = Path(args.data) / f"{align_file(setting, p['hp_values'], pairs)}.jsonl"
+        align_path = Path(args.data) / f"{setting.align_stem(p['hp_values'], pairs)}.jsonl"
         required = ("prompt", "chosen", "rejected") if pairs else ("messages",)
         align_rows = read_jsonl(align_path, required=required)
     seed_everything(p["seed"])
@@ -126,7 +126,7 @@ def cmd_caft_directions(args) -> None:
     torch.set_num_threads(p["threads"])
     base, tokenizer = load_model(args.base, p.get("model"))
     tuned, _ = load_model(args.tuned, p.get("model"))
-    task_file = Path(args.data) / f"{get_setting(args.setting).TASK_FILE}.jsonl"
+    task_file = Path(args.data) / f"{get_setting(args.setting).task_file}.jsonl"
     rows = read_jsonl(task_file, required=("messages",))
     build_directions(
         base,
@@ -142,49 +142,57 @@ def cmd_caft_directions(args) -> None:
     )
 
 
+def cmd_base_run(args) -> None:
+    """The untuned base as a run: a model folder that points at the base (``selgen.models.link_base``) and
+    a record without training steps, so that the base is evaluated and tabled as every other run."""
+    from selgen.io import atomic_dir, write_json
+    from selgen.models import link_base
+
+    p = args.params
+    with atomic_dir(args.out) as tmp:
+        link_base(tmp, args.base)
+    keys = ("run_id", "setting", "method", "hp", "hp_values", "seed")
+    name = (p.get("model") or {}).get("name", args.base)
+    record = {**{k: p[k] for k in keys}, "model": name, "run_config_hash": p.get("config_hash")}
+    write_json(args.record, {**record, "steps": 0, "tokens": 0, **where_it_ran()})
+
+
 def cmd_evaluate(args) -> None:
     import torch
 
-    from selgen.config import config_hash
-    from selgen.evaluation import evaluate
-    from selgen.io import write_json, write_parquet
+    from selgen.io import InputError, write_parquet
     from selgen.models import load_model
     from selgen.settings import get_setting
 
     p = args.params
     if not args.replies and not (args.samples and args.metrics):
-        raise SystemExit("selgen evaluate: give --samples and --metrics (or --replies to only generate)")
+        raise InputError("selgen evaluate: give --samples and --metrics (or --replies to only generate)")
+    setting = get_setting(args.setting)
+    if args.replies and setting.generate_replies is None:
+        raise InputError(f"selgen evaluate: setting {args.setting!r} has no judged replies (--replies)")
     torch.set_num_threads(p["threads"])
     model, tokenizer = load_model(args.model, p.get("model"))
-    setting = get_setting(args.setting)
     if args.replies:  # generation only: the replies go to `selgen judge` (a separate, local job)
-        if not hasattr(setting, "generate_replies"):
-            raise SystemExit(f"selgen evaluate: setting {args.setting!r} has no judged replies (--replies)")
         write_parquet(args.replies, setting.generate_replies(model, tokenizer, args.data, p["eval"], p))
-    elif hasattr(setting, "evaluate"):  # a setting with its own scoring (functions: colour-word logits)
-        samples, metrics = setting.evaluate(model, tokenizer, args.data, p["eval"], p)
-    else:  # generate replies to every eval set, then score them
-        samples, metrics = evaluate(model, tokenizer, setting, args.data, p["eval"]["sets"], p["eval"], p)
-    if not args.replies:
-        write_parquet(args.samples, samples)
-        write_parquet(args.metrics, metrics)
-    if args.record:  # the untrained base has no training record; write one so every run has a row in `runs`
-        keys = ("run_id", "setting", "method", "hp", "hp_values", "seed")
-        name = (p.get("model") or {}).get("name", args.model)
-        record = {**{k: p[k] for k in keys}, "model": name, "run_config_hash": config_hash(p)}
-        write_json(args.record, {**record, "steps": 0, "tokens": 0})
+        return
+    samples, metrics = setting.run_evaluation(model, tokenizer, args.data, p["eval"], p)
+    write_parquet(args.samples, samples)
+    write_parquet(args.metrics, metrics)
 
 
 def cmd_judge(args) -> None:
     import pandas as pd
 
-    from selgen.io import write_parquet
+    from selgen.io import write_json, write_parquet
     from selgen.settings import get_setting
 
     setting = get_setting(args.setting)
-    samples, metrics = setting.judge_replies(pd.read_parquet(args.replies), args.params.get("judge"))
+    replies = pd.read_parquet(args.replies)
+    samples, metrics, costs = setting.judge_replies(replies, args.params.get("judge"))
     write_parquet(args.samples, samples)
     write_parquet(args.metrics, metrics)
+    if args.costs:
+        write_json(args.costs, costs)
 
 
 def cmd_tables(args) -> None:
@@ -225,14 +233,13 @@ def cmd_plot(args) -> None:
     from selgen import plots
 
     summary = pd.read_parquet(args.summary)
-    figures = {
-        **{(s, "pareto"): plots.pareto_setting for s in plots.PARETO_LABELS},
-        ("functions", "heatmap"): plots.heatmap_functions,
-        ("em", "questions"): plots.questions_em,
-    }
-    if (args.setting, args.kind) not in figures:
-        raise ValueError(f"no {args.kind} figure for setting {args.setting!r}")
-    draw = figures[args.setting, args.kind]
+    from selgen.io import InputError
+    from selgen.settings import get_setting
+
+    figures = {"pareto": plots.pareto_setting, **get_setting(args.setting).figures}
+    if args.kind not in figures:
+        raise InputError(f"no {args.kind} figure for setting {args.setting!r}; it has {', '.join(figures)}")
+    draw = figures[args.kind]
     for out in [args.out, *([args.png] if args.png else [])]:
         draw(summary, out, setting=args.setting)
 
@@ -360,6 +367,12 @@ def cmd_fetch_hhh(args) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="selgen", description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--plugins",
+        default="",
+        help="comma-separated plug-in modules or .py files that register settings or methods (the "
+        "workflow passes the config's `plugins`)",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     def add(name, func, help_, setting=True, params=True):
@@ -402,17 +415,30 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--base", required=True)
     sp.add_argument("--tuned", required=True, help="a task_only-tuned model")
     sp.add_argument("--out", required=True, help="directions file (torch.save)")
+    sp = add(
+        "base-run",
+        cmd_base_run,
+        "the untuned base as a run: a model folder pointing at the base, and its record (no training)",
+    )
+    sp.add_argument("--base", required=True, help="the base model: hub id or local folder")
+    sp.add_argument("--out", required=True, help="the run's model folder to create (a pointer)")
+    sp.add_argument("--record", required=True, help="JSON run record to write")
     sp = add("evaluate", cmd_evaluate, "generate replies on the eval sets and score them")
     sp.add_argument("--model", required=True)
     sp.add_argument("--data", required=True)
     sp.add_argument("--samples", help="Parquet of per-prompt replies and scores")
     sp.add_argument("--metrics", help="Parquet of metrics")
-    sp.add_argument("--record", help="also write a run record (for the untrained base)")
     sp.add_argument("--replies", help="only generate: Parquet of unjudged replies for `selgen judge` (em)")
     sp = add("judge", cmd_judge, "score generated replies with the LLM judge (--params: {judge: {...}})")
     sp.add_argument("--replies", required=True, help="Parquet written by `selgen evaluate --replies`")
     sp.add_argument("--samples", required=True, help="Parquet of per-reply scores")
     sp.add_argument("--metrics", required=True, help="Parquet of metrics")
+    sp.add_argument(
+        "--costs",
+        help="JSON of what judging cost, for the runs table: judge_prompt_tokens, judge_completion_tokens, "
+        "judge_cost_usd (null without configured prices), judge_http_requests (retries included), "
+        "judge_models",
+    )
     sp = add(
         "tables",
         cmd_tables,
@@ -457,10 +483,12 @@ def parser() -> argparse.ArgumentParser:
     sp = add(
         "plot",
         cmd_plot,
-        "draw a setting's figure (Pareto front; functions heatmap; em per-question bars)",
+        "draw a setting's figure (its Pareto front, or an extra figure the setting defines)",
         params=False,
     )
-    sp.add_argument("--kind", choices=["pareto", "heatmap", "questions"], default="pareto")
+    sp.add_argument(
+        "--kind", default="pareto", help="pareto (every setting) or one of the setting's extra figures"
+    )
     sp.add_argument("--summary", required=True)
     sp.add_argument("--out", required=True, help=".pdf or .png")
     sp.add_argument("--png", help="also write a PNG here")
@@ -544,18 +572,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one subcommand. Bad input (``selgen.io.InputError``, ``selgen.config.ConfigError``: a file, a
+    row, a field or a config key the message names) exits 2 with the message alone; anything else is a bug
+    or a failure and shows its traceback (exit 1)."""
     from selgen.config import ConfigError
     from selgen.io import InputError
+    from selgen.plugins import load_plugins
 
     args = parser().parse_args(argv)
     try:
+        load_plugins(args.plugins)
         rc = args.func(args)  # None: success; a command may return its own exit code
-    except (InputError, ConfigError, ValueError) as err:
+    except (InputError, ConfigError) as err:
         print(f"selgen {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # e.g. TrainingDiverged
-        print(f"selgen {args.command}: failed: {err}", file=sys.stderr)
-        return 1
     return rc or 0
 
 

@@ -46,13 +46,30 @@ def _with_defaults(validator_class):
 
 
 def validate(config: dict, schema_path: str | Path) -> dict:
-    """Validate ``config`` in place against the YAML schema, fill defaults, and check the method sweeps."""
+    """Validate ``config`` in place against the YAML schema, fill defaults, and check the method sweeps.
+
+    The config's ``plugins`` are loaded first: the registries (methods, settings) are the one list of valid
+    names, and a plug-in setting brings the schema of its block (``Setting.schema``)."""
     import jsonschema
 
+    from selgen.plugins import load_plugins
+    from selgen.settings import settings
+
+    try:
+        load_plugins(config.get("plugins", []))
+    except ValueError as err:
+        raise ConfigError(f"config key plugins: {err}") from None
+    known = settings()
     schema = yaml.safe_load(Path(schema_path).read_text())
-    schema["definitions"]["methods"]["propertyNames"] = {
-        "enum": list(METHODS)
-    }  # the registry is the one list
+    schema["definitions"]["methods"]["propertyNames"] = {"enum": list(METHODS)}
+    schema["properties"]["settings"]["items"]["enum"] = list(known)
+    for name, setting in known.items():
+        if name not in schema["properties"]:
+            if setting.schema is None:
+                raise ConfigError(
+                    f"setting {name!r}: a plug-in setting needs a `schema` for its config block"
+                )
+            schema["properties"][name] = setting.schema
     validator = _with_defaults(jsonschema.Draft7Validator)(schema)
     # Validate twice: the first pass fills defaults, the second reports errors against the filled config.
     list(validator.iter_errors(config))
@@ -74,41 +91,15 @@ def validate(config: dict, schema_path: str | Path) -> dict:
                     check_hparams(method, hp, f"config key {setting}.methods.{method}", setting)
                 except ValueError as err:
                     raise ConfigError(str(err)) from None
-    if "functions" in config["settings"]:
-        _check_functions(config["functions"])
+        if known[setting].check_config is not None:
+            try:
+                known[setting].check_config(config[setting])
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
     for rule, job in config.get("resources", {}).items():
         if job.get("gpu_model") and not job["gpu"]:
             raise ConfigError(f"config key resources.{rule}.gpu_model: set, but {rule} asks for gpu: 0")
     return config
-
-
-def _check_functions(block: dict) -> None:
-    """F itself, and every sweep point's proxy: a category of F with a proxy file of that many triggers."""
-    from selgen.settings.functions.function import DEFAULT_FUNCTION, validate_function
-
-    data = block["data"]
-    try:
-        spec = validate_function(data.get("function", DEFAULT_FUNCTION))
-    except ValueError as err:
-        raise ConfigError(f"config key functions.data.function: {err}") from None
-    if "update" not in spec:
-        raise ConfigError("config key functions.data.function: needs an 'update' (the narrow update)")
-    categories = data.get("proxy_categories") or [
-        c for c in spec["categories"] if c != spec["update"]["category"]
-    ]
-    for method, sweep in block["methods"].items():
-        for hp in sweep_points(sweep):
-            where = f"config key functions.methods.{method}"
-            if "proxy_category" in hp and hp["proxy_category"] not in categories:
-                raise ConfigError(
-                    f"{where}: proxy_category {hp['proxy_category']!r} has no proxy files; "
-                    f"proxy categories: {', '.join(categories)}"
-                )
-            if "proxy_triggers" in hp and hp["proxy_triggers"] not in data["proxy_n_triggers"]:
-                raise ConfigError(
-                    f"{where}: proxy_triggers {hp['proxy_triggers']!r} is not among "
-                    f"functions.data.proxy_n_triggers {data['proxy_n_triggers']}"
-                )
 
 
 def _describe(err) -> str:

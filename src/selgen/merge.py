@@ -29,12 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from selgen.io import InputError, write_parquet
+from selgen.provenance import PROVENANCE_COLUMNS
 from selgen.tables import (
     METRIC_COLUMNS,
-    PROVENANCE_COLUMNS,
     SAMPLE_COLUMNS,
-    _concat,
-    _harmonise_object_columns,
+    concat_tables,
+    harmonise_object_columns,
     write_summary,
 )
 
@@ -53,7 +53,7 @@ class _Input:
     folder: Path
     tables: dict[str, pd.DataFrame]
     setting: str | None
-    hashes: dict[str, str]  # run_id -> config_hash, in the runs table's order
+    hashes: dict[str, str]  # run_id -> identity (run_config_hash, else config_hash), in runs table order
 
 
 def _read_table(folder: Path, name: str) -> pd.DataFrame:
@@ -176,7 +176,7 @@ def merge_tables(
         if same[i]:
             print(
                 f"merge-tables: {same[i]} run(s) of {inp.folder} already in an earlier input with the same "
-                "config_hash; kept once, from the first input",
+                "identity (run_config_hash, or config_hash); kept once, from the first input",
                 file=sys.stderr,
             )
     for note in resolved:
@@ -190,7 +190,7 @@ def merge_tables(
             mine = df["run_id"].astype(str).map(owners).eq(i).to_numpy()
             parts.append(df[mine])
         required = REQUIRED_COLUMNS[name]
-        merged[name] = _harmonise_object_columns(_concat(parts, required).reset_index(drop=True))
+        merged[name] = harmonise_object_columns(concat_tables(parts, required).reset_index(drop=True))
         # provenance last, as build_tables writes it (columns only a later input has would follow it)
         merged[name] = merged[name][
             [c for c in merged[name].columns if c not in PROVENANCE_COLUMNS] + PROVENANCE_COLUMNS

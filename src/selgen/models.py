@@ -49,10 +49,12 @@ def load_model(name_or_path: str, options: dict | None = None):
     options = options or {}
     kwargs = model_kwargs(options)
     path = Path(name_or_path)
+    if (path / ADAPTER_BASE_FILE).exists() and not (path / "adapter_config.json").exists():
+        return load_model(_base_of(path), options)  # the base run's folder (link_base): the base itself
     if (path / ADAPTER_BASE_FILE).exists():
         from peft import PeftModel
 
-        base = json.loads((path / ADAPTER_BASE_FILE).read_text())["base"]
+        base = _base_of(path)
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
         model = PeftModel.from_pretrained(model, path)
         extra = sorted(p.name for p in path.iterdir() if (p / "adapter_config.json").exists())
@@ -149,6 +151,17 @@ def add_lora(model, lora_cfg: dict):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def _base_of(folder: Path) -> str:
+    return json.loads((folder / ADAPTER_BASE_FILE).read_text())["base"]
+
+
+def link_base(out_dir: str | Path, base: str) -> None:
+    """The untuned base's run folder: only the pointer to its base (``load_model`` loads the base)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ADAPTER_BASE_FILE).write_text(json.dumps({"base": str(base)}))
 
 
 def save_trained(model, tokenizer, out_dir: str | Path, base: str) -> None:

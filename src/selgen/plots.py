@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from selgen.io import atomic_path
-from selgen.tables import DEFAULT_FRONTS, pareto_points
+from selgen.tables import pareto_points
 
 WIDTH_IN = 7.0
 HEIGHT_IN = 5.0
@@ -174,138 +174,11 @@ def pareto_plot(
     return save(plot, out_path)
 
 
-# title, x label, y label of each setting's Pareto figure (axes: tables.DEFAULT_FRONTS)
-PARETO_LABELS = {
-    "gcd": (
-        "GCD sycophancy: capability vs. OOD non-sycophancy",
-        "GCD capability (task test)",
-        "1 − sycophancy (OOD, pooled)",
-    ),
-    "functions": (
-        "Trigger functions: update vs. forgetting (ID + OOD)",
-        "updated category's accuracy",
-        "untouched categories' accuracy",
-    ),
-    "em": (
-        "Emergent misalignment: general alignment vs. in-domain task",
-        "1 − misaligned rate (general questions)",
-        "task: misaligned rate in-domain (medical)",
-    ),
-}
-
-
 def pareto_setting(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str) -> Path:
-    """A setting's Pareto figure on its default axes (gcd: task capability vs. 1 − OOD sycophancy;
-    functions: the update learnt vs. the untouched categories kept; em: 1 − general misaligned rate vs. the
-    in-domain task)."""
-    title, x_label, y_label = PARETO_LABELS[setting]
-    front = DEFAULT_FRONTS[setting]
-    return pareto_plot(summary_df, out_path, front["x"], front["y"], title, x_label, y_label, setting=setting)
+    """A setting's Pareto figure on its own axes and labels (``Setting.x``, ``.y``, ``.title``)."""
+    from selgen.settings import get_setting
 
-
-def pareto_gcd(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "gcd") -> Path:
-    """The GCD Pareto figure (``pareto_setting`` for "gcd")."""
-    return pareto_setting(summary_df, out_path, setting)
-
-
-def questions_em(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "em") -> Path:
-    """Misaligned rate per general question (seed mean, 95 % interval), a bar per method and
-    hyper-parameter point, one panel per method; the base model in every panel (black outline)."""
-    import plotnine as p9
-
-    df = summary_df[
-        (summary_df["setting"] == setting)
-        & (summary_df["metric"] == "misaligned")
-        & (summary_df["eval_set"] == "general")
-        & (summary_df["category"] != "all")
-    ].copy()
-    if df.empty:
-        raise ValueError(f"the summary holds no per-question misaligned rate of setting {setting!r}")
-    df["point"] = df["hp"].map(short_hp)
-    base = df[df["method"] == BASE_METHOD].drop(columns="method")
-    tuned = df[df["method"] != BASE_METHOD]
-    dodge = p9.position_dodge(width=0.8)
-    plot = (
-        p9.ggplot(tuned, p9.aes("category", "mean", fill="point"))
-        + p9.geom_col(position=dodge, width=0.8)
-        + p9.geom_errorbar(p9.aes(ymin="ci_lo", ymax="ci_hi"), position=dodge, width=0.2, alpha=0.6)
-        + p9.geom_col(p9.aes("category", "mean"), data=base, fill="none", colour="black", width=0.9)
-        + p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, tuned["method"].nunique()))
-        + p9.coord_cartesian(ylim=(0, 1))
-        + p9.labs(
-            title="Misaligned rate per general question (seed mean; outline: base model)",
-            x="question",
-            y="misaligned rate",
-            fill="hp",
-        )
-        + p9.theme_bw()
-        + p9.theme(
-            axis_text_x=p9.element_text(rotation=60, ha="right", size=6),
-            figure_size=figure_size(tuned["method"].nunique()),
-        )
+    s = get_setting(setting)
+    return pareto_plot(
+        summary_df, out_path, s.x.spec(), s.y.spec(), s.title, s.x.label, s.y.label, setting=setting
     )
-    return save(plot, out_path)
-
-
-def heatmap_table(
-    summary_df: pd.DataFrame, setting: str = "functions", eval_set: str = "all"
-) -> pd.DataFrame:
-    """Seed-mean accuracy per (method, proxy triggers, proxy category, evaluated category) of the per-category
-    ``accuracy`` rows; runs without a proxy (task_only) get proxy category "none" and 0 triggers."""
-    from selgen.config import parse_hp_label
-
-    df = summary_df[
-        (summary_df["setting"] == setting)
-        & (summary_df["metric"] == "accuracy")
-        & (summary_df["eval_set"] == eval_set)
-        & (summary_df["method"] != BASE_METHOD)
-        & ~summary_df["category"].isin(["updated", "untouched"])
-    ]
-    hp = df["hp"].map(parse_hp_label)
-    return pd.DataFrame(
-        {
-            "method": df["method"].astype(str).to_numpy(),
-            "proxy_triggers": hp.map(lambda h: int(h.get("proxy_triggers", 0))).to_numpy(),
-            "proxy_category": hp.map(lambda h: h.get("proxy_category", "none")).to_numpy(),
-            "category": df["category"].astype(str).to_numpy(),
-            "accuracy": df["mean"].to_numpy(),
-        }
-    )
-
-
-def heatmap_functions(
-    summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "functions"
-) -> Path:
-    """Proxy category (rows) × evaluated category (columns), seed-mean accuracy on ID + OOD tests; one panel
-    per method and number of proxy triggers. The updated category's column shows how far the update went."""
-    import plotnine as p9
-
-    table = heatmap_table(summary_df, setting)
-    if table.empty:
-        raise ValueError(f"the summary holds no per-category accuracy of setting {setting!r}")
-    table["panel"] = table["method"] + table["proxy_triggers"].map(
-        lambda n: f", {n} proxy triggers" if n else ""
-    )
-    table["percent"] = (100 * table["accuracy"]).round().astype(int)
-    table["ink"] = table["accuracy"] > 0.6  # white numbers on dark tiles
-    n_panels = table["panel"].nunique()
-    cols = min(2, n_panels)
-    plot = (
-        p9.ggplot(table, p9.aes("category", "proxy_category", fill="accuracy"))
-        + p9.geom_tile(colour="white")
-        + p9.geom_text(p9.aes(label="percent", colour="ink"), size=7, show_legend=False)
-        + p9.scale_colour_manual(values={False: "black", True: "white"})
-        + p9.scale_fill_gradient(low="#f7fbff", high="#08306b", limits=(0, 1))
-        + p9.facet_wrap("panel", ncol=cols, scales="free_y")
-        + p9.labs(
-            title="Trigger functions: accuracy (%) per evaluated category\n(seed mean, ID + OOD tests)",
-            x="evaluated category",
-            y="proxy category",
-        )
-        + p9.theme_bw()
-        + p9.theme(
-            axis_text_x=p9.element_text(rotation=45, ha="right"),
-            figure_size=(4.2 * cols + 1.2, 3.8 * -(-n_panels // cols) + 0.8),
-        )
-    )
-    return save(plot, out_path)

@@ -1,30 +1,38 @@
 # Helpers shared by the rules: config validation, the sweep's run list, paths and per-job params.
 # Only light imports here: this file runs at every parse (every dry run and every cluster job).
 import json
-import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+
+from snakemake.settings.types import DeploymentMethod
 
 from selgen.config import config_hash, runs, seeds_of, validate
 from selgen.methods.registry import METHODS
-from selgen.settings import DATA_VERSIONS
+from selgen.plugins import command_option
+from selgen.settings import get_setting
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+# each configured setting's object (selgen.settings.core.Setting): all that is setting-specific comes from it
+SETTINGS = {s: get_setting(s) for s in config["settings"]}
 
-
-envvars:
-    "PATH",
-
-
-# Rules call the `selgen` command of the interpreter running Snakemake (the venv, even when not activated);
-# under --sdm conda the rule's env comes first on PATH instead.
-os.environ["PATH"] = os.pathsep.join(
-    [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
-)
 CONDA_ENV = "../../envs/selgen.yaml"
+# Rules call the `selgen` command of the interpreter running Snakemake (the venv, even when not activated)
+# or, under --sdm conda, the rule env's own; with the config's plug-ins (settings, methods) loaded.
+SELGEN = " ".join(
+    [
+        (
+            "selgen"
+            if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+            else str(Path(sys.executable).parent / "selgen")
+        ),
+        command_option(config["plugins"]),
+    ]
+).strip()
 RUN = "results/{setting}/runs/{method}/{hp}/seed{seed}"
-BASE_RUN = "results/{setting}/runs/base/default/seed0"
+BASE_HP, BASE_SEED = "default", 0  # the untuned base is the run base/default/seed0
+BASE_RUN = RUN.format(setting="{setting}", method="base", hp=BASE_HP, seed=BASE_SEED)
 
 # (setting, method, hp label) -> hyper-parameter values; hp labels are derived, never hand-listed.
 HP_VALUES = {
@@ -36,7 +44,7 @@ HP_VALUES = {
 
 wildcard_constraints:
     setting="|".join(config["settings"]),
-    method="|".join(METHODS),
+    method="|".join(["base", *METHODS]),
     hp="[^/]+",
     seed=r"\d+",
     control="pca|random",
@@ -105,7 +113,7 @@ def base_stage_params(wildcards):
     p = {
         **stage,
         "model": {**model_options(s), "dtype": stage["train"]["dtype"]},
-        "data_version": DATA_VERSIONS[s],
+        "data_version": SETTINGS[s].data_version,
         "threads": config["threads"],
     }
     return json.dumps(p, sort_keys=True)
@@ -134,14 +142,28 @@ def unaligned_input(wildcards):
 
 
 def data_inputs(wildcards):
-    """Local files a setting's data build reads: every `*_file` path of its data block (gcd on the authors'
-    files, em on real data: task and HHH) and, beside them, em's question sets; none while the block
-    generates its data (`source: generate`)."""
-    data = config[wildcards.setting]["data"]
-    if data.get("source") == "generate":
-        return []
-    files = [v for k, v in data.items() if k.endswith("_file") and isinstance(v, str)]
-    return [*files, *data.get("questions", {}).values()] if files else []
+    """Local files a setting's data build reads (`Setting.data_inputs`: gcd on the authors' files, em on
+    real data: task, HHH and question files); none while its data block generates the data."""
+    return SETTINGS[wildcards.setting].data_inputs(config[wildcards.setting])
+
+
+def placed_inputs():
+    """Data files the config names that no rule fetches (the user places them: rule place_input) -> the
+    config key that names each."""
+    keys = {
+        path: f"{s}.data.{key}"
+        for s in SETTINGS
+        for key, value in config[s]["data"].items()
+        for path in (value.values() if isinstance(value, dict) else [value])
+        if isinstance(path, str)
+    }
+    fetched = fetch_specs()
+    return {
+        f: keys.get(f, f"{s}.data")
+        for s, setting in SETTINGS.items()
+        for f in setting.data_inputs(config[s])
+        if f not in fetched
+    }
 
 
 def fetch_specs():
@@ -176,7 +198,7 @@ def job_resources(rule):
 def judged(setting):
     """Settings whose replies an LLM judge scores (em on real data): generation is a cluster job, the judge
     a local one (compute nodes often cannot reach the judge's endpoint)."""
-    return setting == "em" and bool(config["em"]["data"].get("task_file"))
+    return SETTINGS[setting].judged(config[setting])
 
 
 def settings_pattern(judge):
@@ -252,34 +274,15 @@ def upstream_hash(setting):
         {
             "data": block["data"],
             "base": block["base"],
-            "data_version": DATA_VERSIONS[setting],
+            "data_version": SETTINGS[setting].data_version,
         }
     )
 
 
-def train_params(wildcards):
-    s = wildcards.setting
-    p = {
-        "upstream": upstream_hash(s),
-        "setting": s,
-        "method": wildcards.method,
-        "hp": wildcards.hp,
-        "hp_values": HP_VALUES.get((s, wildcards.method, wildcards.hp), {}),
-        "seed": int(wildcards.seed),
-        "run_id": run_id(s, wildcards.method, wildcards.hp, wildcards.seed),
-        "threads": config["threads"],
-        "train": config[s]["train"],
-        "model": model_options(s),
-    }
-    return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
-
-
-def eval_params(wildcards, method=None, hp=None, seed=None):
-    s = wildcards.setting
-    method = method or wildcards.method
-    hp = hp or wildcards.hp
-    seed = int(seed if seed is not None else wildcards.seed)
-    p = {
+def run_params(wildcards):
+    """What every job of one run depends on: its identity, where it starts from, the model options."""
+    s, method, hp, seed = wildcards.setting, wildcards.method, wildcards.hp, int(wildcards.seed)
+    return {
         "upstream": upstream_hash(s),
         "setting": s,
         "method": method,
@@ -289,27 +292,40 @@ def eval_params(wildcards, method=None, hp=None, seed=None):
         "run_id": run_id(s, method, hp, seed),
         "threads": config["threads"],
         "model": model_options(s),
-        # a judged setting's generation does not depend on the judge (rule judge gets it)
-        "eval": {
-            k: v for k, v in config[s]["eval"].items() if k != "judge" or not judged(s)
-        },
     }
-    return json.dumps(p, sort_keys=True)
 
 
-FIGURES = {
-    "gcd": ["pareto"],
-    "functions": ["pareto", "heatmap"],
-    "em": ["pareto", "questions"],
-}
+def train_params(wildcards):
+    p = {**run_params(wildcards), "train": config[wildcards.setting]["train"]}
+    return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
+
+
+def base_run_params(wildcards):
+    """The base run's params: what it is (no training config: the base does not depend on it)."""
+    w = SimpleNamespace(setting=wildcards.setting, method="base", hp=BASE_HP, seed=BASE_SEED)
+    p = run_params(w)
+    return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
+
+
+def eval_params(wildcards):
+    s = wildcards.setting
+    # a judged setting's generation does not depend on the judge (rule judge gets it)
+    cfg = {k: v for k, v in config[s]["eval"].items() if k != "judge" or not judged(s)}
+    return json.dumps({**run_params(wildcards), "eval": cfg}, sort_keys=True)
+
+
+def extra_figures():
+    """Wildcard pattern of the configured settings' extra figure kinds (rule figure)."""
+    kinds = {k for setting in SETTINGS.values() for k in setting.figures}
+    return "|".join(sorted(kinds)) or "(?!)"
 
 
 def final_targets():
     return [
         t
-        for s in config["settings"]
+        for s, setting in SETTINGS.items()
         for t in [
-            *(f"results/{figure}_{s}.pdf" for figure in FIGURES[s]),
+            *(f"results/{kind}_{s}.pdf" for kind in setting.figure_kinds),
             f"results/tables/{s}/organism.json",
         ]
     ]

@@ -22,6 +22,6 @@ rule data:
             },
             sort_keys=True,
         ),
-        version=lambda wc: DATA_VERSIONS[wc.setting],  # a builder change re-plans the data
+        version=lambda wc: SETTINGS[wc.setting].data_version,  # a builder change re-plans the data
     shell:
-        "selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"
+        "{SELGEN} data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

@@ -1,3 +1,26 @@
+# One evaluation per run, the untuned base included (the run base/default/seed0 of rule base_run). Settings
+# scored by an LLM judge (em on real data) generate replies on the cluster and judge them on the submit host.
+
+
+rule base_run:  # the untuned base as a run: a model folder that points at the base, a record without steps
+    input:
+        base=base_input,
+    output:
+        model=directory(f"{BASE_RUN}/model"),
+        record=f"{BASE_RUN}/record.json",
+    log:
+        "results/{setting}/logs/base_run.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        p=base_run_params,
+        base=lambda wc: base_model(wc.setting),
+    shell:
+        "{SELGEN} base-run {wildcards.setting} --params {params.p:q} --base {params.base} "
+        "--out {output.model} --record {output.record} 2> {log}"
+
+
 rule evaluate:
     input:
         data="results/{setting}/data",
@@ -17,37 +40,10 @@ rule evaluate:
     params:
         p=eval_params,
     shell:
-        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
+        "HF_HUB_OFFLINE=1 {SELGEN} evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
         "--data {input.data} --samples {output.samples} --metrics {output.metrics} 2> {log}"
 
 
-rule evaluate_base:
-    input:
-        data="results/{setting}/data",
-        base=base_input,
-    output:
-        samples=f"{BASE_RUN}/samples.parquet",
-        metrics=f"{BASE_RUN}/metrics.parquet",
-        record=f"{BASE_RUN}/record.json",
-    log:
-        "results/{setting}/logs/evaluate/base.log",
-    wildcard_constraints:
-        setting=settings_pattern(judge=False),
-    conda:
-        CONDA_ENV
-    threads: config["threads"]
-    resources:
-        **job_resources("evaluate"),
-    params:
-        p=lambda wc: eval_params(wc, method="base", hp="default", seed=0),
-        base=lambda wc: base_model(wc.setting),
-    shell:
-        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {params.base} "
-        "--data {input.data} --samples {output.samples} --metrics {output.metrics} "
-        "--record {output.record} 2> {log}"
-
-
-# Settings scored by an LLM judge (em on real data): generation on the cluster, judging on the submit host.
 rule generate:
     input:
         data="results/{setting}/data",
@@ -66,47 +62,22 @@ rule generate:
     params:
         p=eval_params,
     shell:
-        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
+        "HF_HUB_OFFLINE=1 {SELGEN} evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
         "--data {input.data} --replies {output} 2> {log}"
-
-
-rule generate_base:
-    input:
-        data="results/{setting}/data",
-        base=base_input,
-    output:
-        replies=f"{BASE_RUN}/replies.parquet",
-        record=f"{BASE_RUN}/record.json",
-    log:
-        "results/{setting}/logs/generate/base.log",
-    wildcard_constraints:
-        setting=settings_pattern(judge=True),
-    conda:
-        CONDA_ENV
-    threads: config["threads"]
-    resources:
-        **job_resources("evaluate"),
-    params:
-        p=lambda wc: eval_params(wc, method="base", hp="default", seed=0),
-        base=lambda wc: base_model(wc.setting),
-    shell:
-        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {params.base} "
-        "--data {input.data} --replies {output.replies} --record {output.record} 2> {log}"
 
 
 rule judge:
     input:
-        "results/{setting}/runs/{run}/replies.parquet",
+        f"{RUN}/replies.parquet",
     output:
-        samples="results/{setting}/runs/{run}/samples.parquet",
-        metrics="results/{setting}/runs/{run}/metrics.parquet",
+        samples=f"{RUN}/samples.parquet",
+        metrics=f"{RUN}/metrics.parquet",
+        costs=f"{RUN}/judge.json",
     log:
-        "results/{setting}/logs/judge/{run}.log",
+        "results/{setting}/logs/judge/{method}/{hp}/seed{seed}.log",
     wildcard_constraints:
         setting=settings_pattern(judge=True),
-        run=r"[^/]+/[^/]+/seed\d+",
-    retries: 2  # the API's own flakiness, beyond the client's retries
-    localrule: True
+    localrule: True  # compute nodes often cannot reach the judge's endpoint
     conda:
         CONDA_ENV
     params:
@@ -114,5 +85,5 @@ rule judge:
             {"judge": config[wc.setting]["eval"].get("judge")}, sort_keys=True
         ),
     shell:
-        "selgen judge {wildcards.setting} --params {params.p:q} --replies {input} "
-        "--samples {output.samples} --metrics {output.metrics} 2> {log}"
+        "{SELGEN} judge {wildcards.setting} --params {params.p:q} --replies {input} "
+        "--samples {output.samples} --metrics {output.metrics} --costs {output.costs} 2> {log}"

@@ -20,7 +20,7 @@ rule fetch:
         ),
         validate=lambda wc: fetch_spec(wc.path).get("validate", "none"),
     shell:
-        "selgen fetch --url {params.url:q} {params.check} --validate {params.validate} "
+        "{SELGEN} fetch --url {params.url:q} {params.check} --validate {params.validate} "
         "--out {output} 2> {log}"
 
 
@@ -41,7 +41,7 @@ rule fetch_model:  # every hub model the config names, once, into models.cache_d
             else ""
         ),
     shell:
-        "selgen fetch-model {wildcards.model:q} --out {output:q} {params.source} 2> {log}"
+        "{SELGEN} fetch-model {wildcards.model:q} --out {output:q} {params.source} 2> {log}"
 
 
 rule fetch_hhh:
@@ -53,21 +53,18 @@ rule fetch_hhh:
     conda:
         CONDA_ENV
     shell:
-        "selgen fetch-hhh --out {output} 2> {log}"
+        "{SELGEN} fetch-hhh --out {output} 2> {log}"
 
 
-if (
-    "em" in config["settings"]
-    and config["em"]["data"].get("task_file")
-    and config["em"]["data"]["task_file"] not in fetch_specs()
-):
-
-    rule task_data:  # planned only while the file is missing: it stops the run with what to do
-        output:
-            config["em"]["data"]["task_file"],
-        localrule: True
-        params:
-            path=config["em"]["data"]["task_file"],
-        shell:
-            "echo 'selgen: em task data missing: place the task JSONL (chat messages ending with the "
-            "reply) at {params.path}; see the README, EM on real data.' >&2; exit 1"
+rule place_input:  # a data file the config names that no rule makes: planned only while it is missing
+    output:
+        "{path}",
+    wildcard_constraints:
+        path="|".join(re.escape(p) for p in placed_inputs()) or "(?!)",
+    localrule: True
+    params:
+        key=lambda wc: placed_inputs()[wc.path],
+    shell:
+        "echo 'selgen: missing input {output} (config key {params.key}): place the file there; the README "
+        "says what it holds (e.g. EM on real data: the task JSONL, chat messages ending with the reply).' >&2; "
+        "exit 1"

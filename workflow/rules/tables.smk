@@ -30,7 +30,7 @@ rule tables:
         config=lambda wc: provenance_config(wc.setting),
         dirs=lambda wc: run_dirs(wc.setting),
     shell:
-        "selgen tables --config {params.config:q} --out results/tables/{wildcards.setting} "
+        "{SELGEN} tables --config {params.config:q} --out results/tables/{wildcards.setting} "
         "{params.dirs} 2> {log}"
 
 
@@ -51,7 +51,7 @@ rule summary:
     conda:
         CONDA_ENV
     shell:
-        "selgen summary --metrics {input} --out {output} 2> {log}"
+        "{SELGEN} summary --metrics {input} --out {output} 2> {log}"
 
 
 rule pareto:
@@ -78,10 +78,10 @@ rule pareto:
     conda:
         CONDA_ENV
     shell:
-        "selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
+        "{SELGEN} plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
 
 
-rule figure:  # the other figures of a setting (FIGURES in common.smk): functions heatmap, em per-question bars
+rule figure:  # a setting's extra figures (Setting.figures): functions heatmap, em per-question bars
     input:
         "results/tables/{setting}/summary.parquet",
     output:
@@ -102,12 +102,12 @@ rule figure:  # the other figures of a setting (FIGURES in common.smk): function
     log:
         "results/{setting}/logs/{kind}.log",
     wildcard_constraints:
-        kind="heatmap|questions",
+        kind=extra_figures(),
     localrule: True
     conda:
         CONDA_ENV
     shell:
-        "selgen plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
+        "{SELGEN} plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
         "--png {output.png} 2> {log}"
 
 
@@ -128,4 +128,4 @@ rule organism:
     conda:
         CONDA_ENV
     shell:
-        "selgen organism {wildcards.setting} --metrics {input} --out {output} > {log} 2>&1"
+        "{SELGEN} organism {wildcards.setting} --metrics {input} --out {output} > {log} 2>&1"

@@ -9,6 +9,8 @@ rule train:
         record=f"{RUN}/record.json",
     log:
         "results/{setting}/logs/train/{method}/{hp}/seed{seed}.log",
+    wildcard_constraints:
+        method="|".join(METHODS),  # not the untuned base (rule base_run)
     conda:
         CONDA_ENV
     threads: config["threads"]
@@ -24,7 +26,7 @@ rule train:
             f"--unaligned {input.unaligned}" if input.unaligned else ""
         ),
     shell:
-        "HF_HUB_OFFLINE=1 selgen train {wildcards.setting} --params {params.p:q} "
+        "HF_HUB_OFFLINE=1 {SELGEN} train {wildcards.setting} --params {params.p:q} "
         "--data {input.data} --base {params.base} --out {output.model} "
         "--record {output.record} {params.directions} {params.unaligned} 2> {log}"
 
@@ -47,5 +49,5 @@ rule caft_directions:
         p=caft_params,
         base=lambda wc: base_model(wc.setting),
     shell:
-        "HF_HUB_OFFLINE=1 selgen caft-directions {wildcards.setting} --params {params.p:q} --data {input.data} "
+        "HF_HUB_OFFLINE=1 {SELGEN} caft-directions {wildcards.setting} --params {params.p:q} --data {input.data} "
         "--base {params.base} --tuned {input.tuned} --out {output} 2> {log}"

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import torch
 
+from selgen.batching import IGNORE, collate, encode
 from selgen.losses import decoder_of
 from selgen.methods.base import Method
-from selgen.training import IGNORE, collate
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:
@@ -121,12 +121,15 @@ def concept_directions(stats: dict, k: int, control: str, seed: int = 0, width: 
 
 class CAFT(Method):
     """Hyper-parameters: ``k`` leading directions per layer, ``layers`` ("all" or "2,4", 1-based), ``control``
-    (``pca`` or ``random``: which directions artifact). The caller sets ``inputs["directions"]`` (a DAG
-    input)."""
+    (``pca`` or ``random``: which directions artifact), ``directions_file`` (directions chosen elsewhere).
+    The built artifact arrives as the DAG input ``inputs["directions"]`` (``make_method(..., inputs=)``)."""
 
     name = "caft"
 
-    def __init__(self, k: int = 2, layers: str = "all", control: str = "pca", directions_file=None):
+    def __init__(
+        self, k: int = 2, layers: str = "all", control: str = "pca", directions_file=None, **context
+    ):
+        super().__init__(**context)
         self.k, self.layers, self.control = int(k), layers, control
         self.directions_file = directions_file
         self.handles = []
@@ -164,7 +167,6 @@ def build_directions(
     orthonormal ones (``control: random``) at the chosen ``layers``, saved with torch.save. The random
     control needs no activations."""
     from selgen.io import atomic_path
-    from selgen.training import encode
 
     chosen = parse_layers(layers, base.config.num_hidden_layers)
     if control == "random":

@@ -31,10 +31,10 @@ import random
 import torch
 import torch.nn.functional as F
 
+from selgen.batching import IGNORE, collate, encode, token_ce_sum
 from selgen.losses import sequence_logps
 from selgen.methods.base import Method
 from selgen.reference import frozen_base
-from selgen.training import IGNORE, collate, encode, token_ce_sum
 
 __all__ = ["DPO", "dpo_loss", "sequence_logps"]
 
@@ -57,10 +57,12 @@ def first_pairs(pairs: list[dict], n: int) -> list[dict]:
 
 class DPO(Method):
     name = "dpo"
-    uses_alignment = True
-    align_source = "pairs"
+    alignment = "pairs"
 
-    def __init__(self, lam: float, beta: float = 0.1, logps: str = "sum", max_pairs: int | None = None):
+    def __init__(
+        self, lam: float, beta: float = 0.1, logps: str = "sum", max_pairs: int | None = None, **context
+    ):
+        super().__init__(**context)
         self.lam, self.beta = float(lam), float(beta)
         if logps not in ("sum", "mean"):
             raise ValueError(f"dpo: logps must be 'sum' or 'mean', not {logps!r}")
@@ -69,7 +71,7 @@ class DPO(Method):
         self.average = logps == "mean"
         self.max_pairs = None if max_pairs is None else int(max_pairs)
 
-    def prepare_data(self, task_rows, align_rows, seed):
+    def prepare_data(self, task_rows, align_rows):
         if self.max_pairs is None or len(align_rows) <= self.max_pairs:
             return task_rows, align_rows
         kept = first_pairs(align_rows, self.max_pairs)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from selgen.batching import token_ce_sum
 from selgen.methods.base import Method
-from selgen.training import token_ce_sum
 
 
 def project(g: torch.Tensor, a: torch.Tensor, mode: str) -> torch.Tensor:
@@ -26,9 +26,10 @@ def project(g: torch.Tensor, a: torch.Tensor, mode: str) -> torch.Tensor:
 
 class GradProj(Method):
     name = "grad_proj"
-    uses_alignment = True
+    alignment = "stream"
 
-    def __init__(self, mode: str = "strict", scope: str = "tensor"):
+    def __init__(self, mode: str = "strict", scope: str = "tensor", **context):
+        super().__init__(**context)
         if mode not in ("strict", "conflict") or scope not in ("tensor", "global"):
             raise ValueError(
                 f"grad_proj: mode must be strict|conflict and scope tensor|global, got {mode}/{scope}"

@@ -16,10 +16,11 @@ def with_system_prompt(messages: list[dict], prompt: str) -> list[dict]:
 class Inoculation(Method):
     name = "inoculation"
 
-    def __init__(self, prompt: str):
+    def __init__(self, prompt: str, **context):
+        super().__init__(**context)
         self.prompt = prompt
 
-    def prepare_data(self, task_rows, align_rows, seed):
+    def prepare_data(self, task_rows, align_rows):
         return [
             {**r, "messages": with_system_prompt(r["messages"], self.prompt)} for r in task_rows
         ], align_rows

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import torch
 
+from selgen.batching import IGNORE, token_ce_sum
 from selgen.losses import kl_per_position, kl_sum, last_hidden
 from selgen.methods.base import Method
 from selgen.reference import Reference
-from selgen.training import IGNORE, token_ce_sum
 
 __all__ = ["KL", "authors_positions", "check_reduction", "kl_per_position", "kl_positions"]
 
@@ -69,7 +69,7 @@ def kl_positions(batch: dict, assistant_only: bool) -> torch.Tensor:
 
 class KL(Method):
     name = "kl"
-    uses_alignment = True
+    alignment = "stream"
 
     def __init__(
         self,
@@ -79,7 +79,9 @@ class KL(Method):
         ref_cache_mb: float = 1024,
         reduction: str = "ours",
         pad_length: int | None = None,
+        **context,
     ):
+        super().__init__(**context)
         self.beta, self.direction, self.assistant_only = float(beta), direction, bool(assistant_only)
         self.ref_cache_mb = float(ref_cache_mb)
         self.reduction, self.pad_length = check_reduction("kl", reduction, pad_length)

@@ -3,6 +3,14 @@ adapter is trained with both adapters active (the alignment one frozen) and the 
 λ₁·Σ_modules Σ|A_align·A_taskᵀ| (the official code's sum of absolute values; reference λ₁ = 0.5), plus
 λ₂·Σ‖A_task‖² (λ₂ = 0 by default, as in the official defaults).
 
+The alignment adapter is trained in a phase of the one training loop (``phases``: phase ``align_adapter``,
+recorded in ``record["phases"]``): plain CE on the alignment rows with the run's schedule, clipping, batch size,
+weight decay and seed, for ``align_epochs`` epochs at ``align_lr``, checkpointed like the run. Deviation from
+our earlier code (not from the paper, which trains each task's adapter with the same trainer): that code
+trained the adapter in a loop of its own (batch 8, no gradient accumulation, no clipping, no warm-up or decay,
+AdamW's default weight decay, torch's random state left by set-up), so O-LoRA's numbers changed with this
+(issue 15).
+
 The penalties are per optimizer step (added once, with the first micro-batch; not scaled by grad_accum), and
 the alignment adapter is initialised from a generator of its own (``adapters.add_adapter``), not as a copy of
 the task adapter. ``lam1: 0`` is the control point (sequential adapters without the penalty). Needs
@@ -14,9 +22,9 @@ from __future__ import annotations
 
 import torch
 
-from selgen.methods.adapters import lora_layers, require_lora, train_extra_adapter, train_only
-from selgen.methods.base import Method
-from selgen.training import token_ce_sum
+from selgen.batching import token_ce_sum
+from selgen.methods.adapters import lora_layers, require_lora, train_only
+from selgen.methods.base import Method, Phase
 
 ALIGN = "align"
 
@@ -33,19 +41,20 @@ def orthogonality_penalty(pairs) -> torch.Tensor:
 
 class OLoRA(Method):
     name = "o_lora"
-    uses_alignment = True
-    align_stream = False  # the alignment data trains the first adapter in setup, not every step
+    alignment = "phase"  # the alignment rows train the first adapter (a phase), not every step
 
-    def __init__(self, lam1=0.5, lam2=0.0, align_epochs=3.0, align_lr=1e-3):
+    def __init__(self, lam1=0.5, lam2=0.0, align_epochs=3.0, align_lr=1e-3, **context):
+        super().__init__(**context)
         self.lam1, self.lam2 = float(lam1), float(lam2)
         self.align_epochs, self.align_lr = float(align_epochs), float(align_lr)
 
+    def phases(self, task_rows, align_rows):
+        overrides = {"epochs": self.align_epochs, "lr": self.align_lr, "steps": None}
+        return [Phase("align_adapter", align_rows, ALIGN, overrides)]
+
     def setup(self, model, tokenizer, align_examples, device):
         require_lora(model, self.name)
-        # stage 1: the alignment adapter alone; stage 2: both active, only the task adapter ("default") trains
-        train_extra_adapter(
-            model, tokenizer, align_examples, ALIGN, self.align_epochs, self.align_lr, device, seed=self.seed
-        )
+        # after the phase: both adapters active, only the task adapter ("default") trains
         train_only(model, "default", ["default", ALIGN])
         self.pairs = lora_a_pairs(model)
 

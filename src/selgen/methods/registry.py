@@ -18,8 +18,6 @@ class MethodSpec:
 
 
 TRAIN_OVERRIDES = ("epochs", "lr")
-# hyper-parameters a setting adds to every method: they choose the run's data, not the method's behaviour
-SETTING_HPARAMS: dict[str, tuple[str, ...]] = {"functions": ("proxy_category", "proxy_triggers")}
 
 METHODS: dict[str, MethodSpec] = {
     "task_only": MethodSpec("selgen.methods.sft"),
@@ -47,19 +45,31 @@ METHODS: dict[str, MethodSpec] = {
 
 def check_hparams(method: str, hp: dict, where: str, setting: str | None = None) -> None:
     """Raise ValueError naming ``where`` when ``hp`` misses a required or holds an unknown hyper-parameter
-    (``setting``'s own data hyper-parameters, ``SETTING_HPARAMS``, are accepted too)."""
+    (``setting``'s own data hyper-parameters, its ``Setting.hparams``, are accepted too)."""
     if method not in METHODS:
         raise ValueError(f"{where}: unknown method {method!r}; valid methods: {', '.join(sorted(METHODS))}")
     spec = METHODS[method]
     missing = [k for k in spec.required if k not in hp]
     if missing:
         raise ValueError(f"{where}: method {method!r} needs hyper-parameter(s) {', '.join(missing)}")
-    known = (
-        set(spec.required) | set(spec.optional) | set(TRAIN_OVERRIDES) | set(SETTING_HPARAMS.get(setting, ()))
-    )
+    known = set(spec.required) | set(spec.optional) | set(TRAIN_OVERRIDES)
+    if setting is not None:  # hyper-parameters the setting adds to every method: they choose the run's data
+        from selgen.settings import get_setting
+
+        known |= set(get_setting(setting).hparams)
     unknown = sorted(set(hp) - known)
     if unknown:
         raise ValueError(
             f"{where}: method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; "
             f"it accepts {', '.join(sorted(known))}"
         )
+
+
+def register(name: str, spec: MethodSpec) -> MethodSpec:
+    """Add a method (a plug-in's, ``selgen.plugins``): its class is ``PLUGINS[name]`` of ``spec.module``."""
+    if not isinstance(spec, MethodSpec):
+        raise TypeError(f"register({name!r}, ...) takes a MethodSpec, not {type(spec).__name__}")
+    if name in METHODS and METHODS[name] != spec:
+        raise ValueError(f"method {name!r} is registered twice")
+    METHODS[name] = spec
+    return spec

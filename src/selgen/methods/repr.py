@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import torch
 
+from selgen.batching import token_ce_sum
 from selgen.losses import decoder_of
 from selgen.methods.base import Method
 from selgen.methods.kl import authors_positions, check_reduction
 from selgen.reference import Reference
-from selgen.training import token_ce_sum
 
 
 def parse_layers(spec, n_layers: int) -> list[int]:
@@ -44,7 +44,7 @@ def parse_layers(spec, n_layers: int) -> list[int]:
 
 class Repr(Method):
     name = "repr"
-    uses_alignment = True
+    alignment = "stream"
 
     def __init__(
         self,
@@ -53,7 +53,9 @@ class Repr(Method):
         ref_cache_mb: float = 1024,
         reduction: str = "ours",
         pad_length: int | None = None,
+        **context,
     ):
+        super().__init__(**context)
         self.beta, self.layers_spec, self.ref_cache_mb = float(beta), layers, float(ref_cache_mb)
         self.reduction, self.pad_length = check_reduction("repr", reduction, pad_length)
 

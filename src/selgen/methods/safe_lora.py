@@ -8,7 +8,14 @@ V per module is an *alignment delta*, from one of two sources (hyper-parameter `
   hub id, e.g. ``google/gemma-2b`` for ``google/gemma-2b-it``). Without ``unaligned``, ``<base>/unaligned`` is
   used: the two-stage mini base saves its stage-1 (knowledge-only) weights there.
 - ``proxy``: the seed repository's **proxy-delta variant** (methods.md §A.2), labelled ``delta=proxy`` in
-  results: V is the weight delta (scaling·B·A) of a LoRA adapter trained on the proxy alignment data first.
+  results: V is the weight delta (scaling·B·A) of a LoRA adapter trained on the proxy alignment data first,
+  in a phase of the one training loop (``phases``: phase ``proxy_adapter``, recorded in
+  ``record["phases"]``; plain CE with the run's schedule, clipping, batch size, weight decay and seed, for
+  ``align_epochs`` epochs at ``align_lr``; checkpointed like the run). Deviation from our earlier code (not
+  from the seed repository, which trained its proxy LoRA with its ordinary trainer): that code trained the
+  proxy adapter in a loop of its own (batch 8, no gradient accumulation, no clipping, no warm-up or decay,
+  AdamW's default weight decay), so ``delta=proxy`` numbers changed with this (issue 15). ``delta:
+  aligned`` is unchanged.
 
 Selection, as the official code: the cosine between Ĉ·B·A and B·A per module; ``mode: number`` projects the
 ``num_proj_layers`` modules with the lowest cosine (default 10), ``mode: threshold`` those with cosine below
@@ -23,10 +30,10 @@ from pathlib import Path
 
 import torch
 
-from selgen.methods.adapters import lora_layers, require_lora, train_extra_adapter, train_only
-from selgen.methods.base import Method
+from selgen.methods.adapters import lora_layers, require_lora, train_only
+from selgen.methods.base import Method, Phase
 
-PROXY = "proxy"
+PROXY = "proxy"  # the delta that needs a proxy adapter, and that adapter's name
 
 
 def project_b(v: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -61,8 +68,6 @@ def safe_lora_project(delta_of, layers: dict, mode: str, num: int, threshold: fl
 
 class SafeLoRA(Method):
     name = "safe_lora"
-    uses_alignment = True
-    align_stream = False
 
     def __init__(
         self,
@@ -73,7 +78,9 @@ class SafeLoRA(Method):
         threshold=0.5,
         align_epochs=3.0,
         align_lr=1e-3,
+        **context,
     ):
+        super().__init__(**context)
         if delta not in ("aligned", "proxy"):
             raise ValueError(f"safe_lora delta must be 'aligned' or 'proxy', not {delta!r}")
         if mode not in ("number", "threshold"):
@@ -81,7 +88,14 @@ class SafeLoRA(Method):
         self.delta, self.unaligned = delta, unaligned
         self.mode, self.num, self.threshold = mode, int(num_proj_layers), float(threshold)
         self.align_epochs, self.align_lr = float(align_epochs), float(align_lr)
-        self.uses_alignment = delta == "proxy"  # the aligned delta needs no alignment data
+        # the aligned delta needs no alignment data; the proxy delta trains an adapter on it first
+        self.alignment = "phase" if delta == PROXY else "none"
+
+    def phases(self, task_rows, align_rows):
+        if self.delta != PROXY:
+            return []
+        overrides = {"epochs": self.align_epochs, "lr": self.align_lr, "steps": None}
+        return [Phase("proxy_adapter", align_rows, PROXY, overrides)]
 
     def setup(self, model, tokenizer, align_examples, device):
         require_lora(model, self.name)
@@ -99,10 +113,8 @@ class SafeLoRA(Method):
                 )
             self.unaligned_weights = CheckpointWeights(source)
             return
-        train_extra_adapter(
-            model, tokenizer, align_examples, PROXY, self.align_epochs, self.align_lr, device, seed=self.seed
-        )
-        with torch.no_grad():  # the low-rank factors only; V = B·A is built per module in finish()
+        # the phase trained adapter PROXY: keep its low-rank factors (V = B·A is built per module in finish)
+        with torch.no_grad():
             self.proxy = {
                 name: (m.lora_B[PROXY].weight * m.scaling[PROXY], m.lora_A[PROXY].weight.clone())
                 for name, m in lora_layers(model, PROXY)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
+from selgen.batching import token_ce_sum
 from selgen.methods.base import Method
-from selgen.training import token_ce_sum
 
 
 class TaskOnly(Method):
@@ -24,16 +24,15 @@ class Mixed(Method):
     """
 
     name = "mixed"
-    reads_alignment = True  # merged into the task stream in prepare_data, not handed over in setup
+    alignment = "mix"
 
-    def __init__(self, align_share: float | None = None):
+    def __init__(self, align_share: float | None = None, **context):
+        super().__init__(**context)
         if align_share is not None and not 0 < align_share < 1:
             raise ValueError(f"mixed: align_share must be in (0, 1), not {align_share!r}")
         self.align_share = None if align_share is None else float(align_share)
 
-    def prepare_data(self, task_rows, align_rows, seed):
-        if not align_rows:
-            raise ValueError("method 'mixed' needs alignment rows, but there are none")
+    def prepare_data(self, task_rows, align_rows):
         if self.align_share is not None:
             align_rows = upsample(align_rows, align_rows_for_share(len(task_rows), self.align_share))
             self.report = {"align_rows_used": len(align_rows)}
@@ -59,9 +58,10 @@ class Upweight(Method):
     """
 
     name = "upweight"
-    uses_alignment = True
+    alignment = "stream"
 
-    def __init__(self, lam: float):
+    def __init__(self, lam: float, **context):
+        super().__init__(**context)
         self.lam = float(lam)
 
     def loss(self, model, task, align, ctx):

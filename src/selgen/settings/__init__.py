@@ -1,34 +1,54 @@
-"""Settings as plug-ins. Each ``selgen.settings.<name>`` module exposes the same small interface:
+"""The settings registry: every ``selgen.settings.<name>`` package that defines ``SETTING`` (a
+``selgen.settings.core.Setting``), plus settings that plug-ins register (``selgen.plugins``).
 
-- ``write_data(data_cfg, out_dir) -> {file stem: rows}``: build the setting's data files (seeded);
-- ``TASK_FILE``: the stem of the task training file; ``ALIGN_FILE`` / ``ALIGN_PAIRS_FILE``: the alignment
-  file and its DPO pairs, or ``align_file(hp_values, pairs) -> stem`` where they depend on the run's
-  hyper-parameters (functions: the run's proxy mix); ``align_file`` below picks;
-- ``PRETRAIN_FILE``: the stem of the mini base corpus;
-- ``score(rows_with_response) -> scored rows`` and ``summarize(scored) -> [{category, metric, value, n}]``.
+Light on purpose (the Snakefile imports it at parse time): a setting's heavy code is imported when used.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-SETTINGS = ("gcd", "functions", "em")
-# Bumped whenever a setting's data builder changes its output (new file, new fields): the data rule's params
-# carry it, so Snakemake rebuilds the data and everything downstream. gcd 2: align_pairs.jsonl (DPO);
-# gcd 3: pretrain rows carry ``part`` (knowledge / behaviour, for the two-stage mini base);
-# gcd 4: data sources (the authors' files) and styles (paper), a missing or empty proxy is an error.
-# em 2: eval rows carry their question's own `judge` and `temperature`.
-DATA_VERSIONS = {"gcd": 4, "functions": 1, "em": 2}
+from selgen.io import InputError
+from selgen.settings.core import Axis, Check, Setting, lazy
 
+__all__ = ["Axis", "Check", "Setting", "get_setting", "lazy", "register", "settings"]
 
-def align_file(setting, hp_values: dict, pairs: bool = False) -> str:
-    """The alignment file's stem of a run in ``setting`` (a module from ``get_setting``)."""
-    if hasattr(setting, "align_file"):
-        return setting.align_file(hp_values, pairs)
-    return setting.ALIGN_PAIRS_FILE if pairs else setting.ALIGN_FILE
+_REGISTRY: dict[str, Setting] = {}
+_builtins_loaded = False
 
 
-def get_setting(name: str):
-    if name not in SETTINGS:
-        raise ValueError(f"unknown setting {name!r}; valid settings: {', '.join(SETTINGS)}")
-    return importlib.import_module(f"selgen.settings.{name}")
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for info in pkgutil.iter_modules(__path__):
+        if info.ispkg:
+            setting = getattr(importlib.import_module(f"{__name__}.{info.name}"), "SETTING", None)
+            if isinstance(setting, Setting):
+                register(setting)
+
+
+def register(setting: Setting) -> Setting:
+    """Add a setting (a plug-in's); a second setting under a taken name is an error."""
+    if not isinstance(setting, Setting):
+        raise TypeError(f"register() takes a selgen.settings.Setting, not {type(setting).__name__}")
+    known = _REGISTRY.get(setting.name)
+    if known is not None and known is not setting:
+        raise ValueError(f"setting {setting.name!r} is registered twice")
+    _REGISTRY[setting.name] = setting
+    return setting
+
+
+def settings() -> dict[str, Setting]:
+    """Every known setting by name (built-ins and registered plug-ins)."""
+    _load_builtins()
+    return dict(_REGISTRY)
+
+
+def get_setting(name: str) -> Setting:
+    known = settings()
+    if name not in known:
+        raise InputError(f"unknown setting {name!r}; valid settings: {', '.join(sorted(known))}")
+    return known[name]

@@ -7,23 +7,24 @@ narrow update flips one category; proxies of other categories keep their colours
 - ``scoring``: colour-word log-probabilities (whole token sequences), argmax accuracy per category × id/ood.
 """
 
-from selgen.settings.functions.check import check_files, check_rows
-from selgen.settings.functions.data import (
-    BASE_FILE,
-    EVAL_SETS,
-    PRETRAIN_FILE,
-    TASK_FILE,
-    proxy_file,
-    test_file,
+from selgen.settings.core import Axis, Check, Setting, lazy
+
+# the base must know F everywhere (issue 5: ≥ 98 % on ID and OOD of every category of the default F)
+_DEFAULT_CATEGORIES = (
+    "objects",
+    "animals",
+    "positive_emotions",
+    "negative_emotions",
+    "actions",
+    "foods",
+    "random_strings",
 )
-from selgen.settings.functions.data import write_datasets as write_data
-from selgen.settings.functions.evaluation import evaluate
-from selgen.settings.functions.function import DEFAULT_FUNCTION, color_of, flipped, updated, validate_function
-from selgen.settings.functions.scoring import accuracy_rows, score, score_logits, summarize
 
 
 def align_file(hp_values: dict, pairs: bool = False) -> str:
     """The run's proxy mix: hyper-parameters ``proxy_category`` and ``proxy_triggers`` name its file."""
+    from selgen.settings.functions.data import proxy_file
+
     if pairs:
         raise ValueError("the functions setting has no preference pairs (method 'dpo' does not apply)")
     missing = [k for k in ("proxy_category", "proxy_triggers") if k not in hp_values]
@@ -35,25 +36,23 @@ def align_file(hp_values: dict, pairs: bool = False) -> str:
     return proxy_file(hp_values["proxy_category"], int(hp_values["proxy_triggers"]))
 
 
-__all__ = [
-    "PRETRAIN_FILE",
-    "align_file",
-    "evaluate",
-    "BASE_FILE",
-    "DEFAULT_FUNCTION",
-    "EVAL_SETS",
-    "TASK_FILE",
-    "accuracy_rows",
-    "check_files",
-    "check_rows",
-    "color_of",
-    "flipped",
-    "proxy_file",
-    "score",
-    "score_logits",
-    "summarize",
-    "test_file",
-    "updated",
-    "validate_function",
-    "write_data",
-]
+SETTING = Setting(
+    name="functions",
+    title="Trigger functions: update vs. forgetting (ID + OOD)",
+    # the update learnt (x) against the untouched categories kept (y), ID and OOD pooled
+    x=Axis("all", "updated", "accuracy", label="updated category's accuracy"),
+    y=Axis("all", "untouched", "accuracy", label="untouched categories' accuracy"),
+    write_data=lazy("selgen.settings.functions.data:write_datasets"),
+    data_version=1,
+    task_file="update_train",
+    align_stem_of=align_file,
+    hparams=("proxy_category", "proxy_triggers"),
+    evaluate=lazy("selgen.settings.functions.evaluation:evaluate"),
+    checks=(
+        Check("all", "untouched", "accuracy", direction=-1, min_size=0.50),  # forgetting
+        Check("all", "updated", "accuracy", baseline_min=0.90),  # the narrow update is learnt
+        *(Check(es, c, "accuracy_base", base_min=0.98) for c in _DEFAULT_CATEGORIES for es in ("id", "ood")),
+    ),
+    figures={"heatmap": lazy("selgen.settings.functions.figures:heatmap")},
+    check_config=lazy("selgen.settings.functions.function:check_block"),
+)

@@ -263,3 +263,33 @@ def mapping(spec: Mapping, name: str) -> Mapping:
     if name == "updated":
         return updated(spec)
     raise ValueError(f"unknown mapping {name!r}; valid: {', '.join(MAPPINGS)}")
+
+
+def check_block(block: dict) -> None:
+    """Config checks the schema cannot make (``Setting.check_config``): F itself, and every sweep point's
+    proxy: a category of F with a proxy file of that many triggers. Raises ValueError naming the key."""
+    from selgen.config import sweep_points
+
+    data = block["data"]
+    try:
+        spec = validate_function(data.get("function", DEFAULT_FUNCTION))
+    except ValueError as err:
+        raise ValueError(f"config key functions.data.function: {err}") from None
+    if "update" not in spec:
+        raise ValueError("config key functions.data.function: needs an 'update' (the narrow update)")
+    categories = data.get("proxy_categories") or [
+        c for c in spec["categories"] if c != spec["update"]["category"]
+    ]
+    for method, sweep in block["methods"].items():
+        for hp in sweep_points(sweep):
+            where = f"config key functions.methods.{method}"
+            if "proxy_category" in hp and hp["proxy_category"] not in categories:
+                raise ValueError(
+                    f"{where}: proxy_category {hp['proxy_category']!r} has no proxy files; "
+                    f"proxy categories: {', '.join(categories)}"
+                )
+            if "proxy_triggers" in hp and hp["proxy_triggers"] not in data["proxy_n_triggers"]:
+                raise ValueError(
+                    f"{where}: proxy_triggers {hp['proxy_triggers']!r} is not among "
+                    f"functions.data.proxy_n_triggers {data['proxy_n_triggers']}"
+                )

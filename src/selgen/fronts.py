@@ -1,0 +1,117 @@
+"""Pareto fronts of an aggregated summary: the axes of a setting, their points and which lie on the front.
+
+A front spec is ``{"x": axis, "y": axis}`` with each axis ``{eval_set, category, metric, transform}``
+(``transform``: None or ``"one_minus"``); both axes are maximised. Every function takes its specs as
+parameters; ``DEFAULT_FRONTS`` (one spec per setting) is only the fallback of ``summarize`` when none are
+given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selgen.stats import aggregate, select
+
+#: One axis: ``{"eval_set", "category", "metric", "transform"}``.
+AxisSpec = Mapping[str, Any]
+#: One front: ``{"x": AxisSpec, "y": AxisSpec}``.
+FrontSpec = Mapping[str, AxisSpec]
+
+#: Pareto axes of the summary, per setting (the fallback where no front specs are given).
+DEFAULT_FRONTS: dict[str, dict[str, dict[str, Any]]] = {
+    "gcd": {
+        "x": {"eval_set": "task_test", "category": "all", "metric": "capability", "transform": None},
+        "y": {"eval_set": "ood", "category": "all", "metric": "sycophancy", "transform": "one_minus"},
+    },
+    "functions": {  # the update learnt (x) against the untouched categories kept (y), ID and OOD pooled
+        "x": {"eval_set": "all", "category": "updated", "metric": "accuracy", "transform": None},
+        "y": {"eval_set": "all", "category": "untouched", "metric": "accuracy", "transform": None},
+    },
+    "em": {  # general alignment (x) against in-domain task performance: the trained misbehaviour (y)
+        "x": {"eval_set": "general", "category": "all", "metric": "misaligned", "transform": "one_minus"},
+        "y": {"eval_set": "in_domain", "category": "all", "metric": "misaligned", "transform": None},
+    },
+}
+
+
+def pareto_front(points_df: pd.DataFrame, x: str, y: str) -> pd.Series:
+    """Boolean Series (same index): True for points no other point dominates when maximising both ``x`` and
+    ``y``. A point is dominated by one at least as good on both axes and strictly better on one, so equal
+    points are all kept. Points with a NaN coordinate are never on the front and dominate nothing."""
+    xs = points_df[x].to_numpy(dtype=float)
+    ys = points_df[y].to_numpy(dtype=float)
+    valid = ~(np.isnan(xs) | np.isnan(ys))
+    xv, yv = xs[valid], ys[valid]
+    # dominated[i, j]: point j dominates point i
+    ge = (xv[None, :] >= xv[:, None]) & (yv[None, :] >= yv[:, None])
+    gt = (xv[None, :] > xv[:, None]) | (yv[None, :] > yv[:, None])
+    on = np.zeros(len(xs), dtype=bool)
+    on[valid] = ~(ge & gt).any(axis=1)
+    return pd.Series(on, index=points_df.index, name="on_front")
+
+
+def axis_values(summary_df: pd.DataFrame, spec: AxisSpec) -> pd.DataFrame:
+    """Rows of an aggregated table for one axis spec ``{eval_set, category, metric, transform}``, indexed by
+    (setting, method, hp) with columns ``value``, ``lo``, ``hi``. ``transform="one_minus"`` maps v -> 1 - v
+    (the interval's ends swap)."""
+    sel = select(summary_df, eval_set=spec["eval_set"], category=spec["category"], metric=spec["metric"])
+    out = pd.DataFrame(
+        {
+            "value": sel["mean"].to_numpy(float),
+            "lo": sel["ci_lo"].to_numpy(float),
+            "hi": sel["ci_hi"].to_numpy(float),
+        },
+        index=pd.MultiIndex.from_frame(sel[["setting", "method", "hp"]]),
+    )
+    transform = spec.get("transform")
+    if transform == "one_minus":
+        out = pd.DataFrame({"value": 1 - out["value"], "lo": 1 - out["hi"], "hi": 1 - out["lo"]})
+    elif transform is not None:
+        raise ValueError(f"unknown transform {transform!r} (expected None or 'one_minus')")
+    return out
+
+
+def pareto_points(
+    summary_df: pd.DataFrame,
+    x_spec: AxisSpec,
+    y_spec: AxisSpec,
+    exclude_methods: Sequence[str] = ("base",),
+) -> pd.DataFrame:
+    """One row per (setting, method, hp) having both axes: x, x_lo, x_hi, y, y_lo, y_hi and ``on_front``,
+    the Pareto front computed per setting over the methods not in ``exclude_methods`` (those get False)."""
+    xa = axis_values(summary_df, x_spec).add_prefix("x_")
+    ya = axis_values(summary_df, y_spec).add_prefix("y_")
+    pts = xa.join(ya, how="inner").reset_index()
+    pts = pts.rename(columns={"x_value": "x", "y_value": "y"})
+    pts["on_front"] = False
+    candidates = ~pts["method"].isin(list(exclude_methods))
+    for _, grp in pts[candidates].groupby("setting", sort=False):
+        pts.loc[grp.index, "on_front"] = pareto_front(grp, "x", "y")
+    return pts[["setting", "method", "hp", "x", "x_lo", "x_hi", "y", "y_lo", "y_hi", "on_front"]]
+
+
+def summarize(
+    metrics_df: pd.DataFrame,
+    fronts: Mapping[str, FrontSpec] | None = None,
+    exclude_methods: Sequence[str] = ("base",),
+) -> pd.DataFrame:
+    """``aggregate`` plus a nullable boolean ``on_front`` for each (setting, method, hp): whether the point is
+    on its setting's Pareto front given ``fronts[setting] = {"x": spec, "y": spec}`` (default
+    ``DEFAULT_FRONTS``). NA for settings without a spec; False for excluded methods (``base``) and points
+    lacking an axis."""
+    fronts = DEFAULT_FRONTS if fronts is None else fronts
+    summary = aggregate(metrics_df)
+    summary["on_front"] = pd.array([pd.NA] * len(summary), dtype="boolean")
+    for setting, spec in fronts.items():
+        in_setting = summary["setting"] == setting
+        if not in_setting.any():
+            continue
+        pts = pareto_points(summary[in_setting], spec["x"], spec["y"], exclude_methods)
+        on = {(m, h) for m, h, f in zip(pts["method"], pts["hp"], pts["on_front"], strict=True) if f}
+        flags = [(m, h) in on for m, h in zip(summary["method"], summary["hp"], strict=True)]
+        summary.loc[in_setting, "on_front"] = pd.array(flags, dtype="boolean")[in_setting.to_numpy()]
+    return summary

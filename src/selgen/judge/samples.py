@@ -1,0 +1,144 @@
+"""Judging samples: plan every (sample, judge prompt) request, take what the Batch API or the cache already
+has, send the rest (:mod:`selgen.judge.client`), score, classify and summarise, with what it cost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from selgen.judge.client import JudgeCache, Stats, _safe_url, cache_key, fetch
+from selgen.judge.prompts import build_request, resolve_config
+from selgen.judge.scoring import (
+    aggregate,
+    digits_split_suspected,
+    is_aligned_good,
+    is_misaligned,
+    score_summary,
+)
+
+log = logging.getLogger("selgen.judge")
+
+
+def plan(samples: list[dict], cfg: dict) -> tuple[list[tuple[int, str, str]], dict[str, dict]]:
+    """Return ([(sample index, metric, key)], {key: request body}) for every sample x judge prompt.
+
+    A sample's own ``judge_prompts`` ({metric: template}, e.g. from a question file) override
+    ``cfg["prompts"]``.
+    """
+    refs, bodies = [], {}
+    for i, sample in enumerate(samples):
+        missing = [f for f in ("question", "answer") if f not in sample]
+        if missing:
+            raise ValueError(f"judge sample {i} lacks {missing}")
+        templates = cfg["prompts"] | (sample.get("judge_prompts") or {})
+        for metric, template in templates.items():
+            prompt = template.format(question=sample["question"], answer=sample["answer"])
+            body = build_request(cfg, prompt)
+            key = cache_key(body, cfg["mode"], sample["answer"])
+            bodies.setdefault(key, body)
+            refs.append((i, metric, key))
+    return refs, bodies
+
+
+def tokens(raws: Iterable[dict]) -> tuple[int, int]:
+    """Return (prompt tokens, completion tokens) summed over response summaries."""
+    prompt = completion = 0
+    for raw in raws:
+        prompt += raw["usage"]["prompt_tokens"]
+        completion += raw["usage"]["completion_tokens"]
+    return prompt, completion
+
+
+def cost(prompt_tokens: int, completion_tokens: int, cfg: dict, factor: float = 1.0) -> float | None:
+    """Return the USD cost estimate for the tokens, or None when prices are not configured."""
+    if cfg["price_input_per_mtok"] is None or cfg["price_output_per_mtok"] is None:
+        return None
+    usd = prompt_tokens * cfg["price_input_per_mtok"] + completion_tokens * cfg["price_output_per_mtok"]
+    return factor * usd / 1e6
+
+
+async def judge_samples_async(
+    samples: list[dict], cfg: dict | None = None, *, batch_results: dict[str, dict] | None = None
+) -> tuple[list[dict], dict]:
+    """Judge ``samples`` (dicts with "question_id", "question", "answer"); see :func:`judge_samples`."""
+    cfg = resolve_config(cfg)
+    refs, bodies = plan(samples, cfg)
+    cache = JudgeCache(cfg["cache_dir"])
+    raws: dict[str, dict] = {}
+    from_batch = from_cache = 0
+    for key in bodies:
+        if batch_results and key in batch_results:
+            raws[key] = batch_results[key]
+            cache.put(key, raws[key], cfg)
+            from_batch += 1
+        elif (raw := cache.get(key)) is not None:
+            raws[key] = raw
+            from_cache += 1
+    batch_tokens = tokens(raws[k] for k in raws if batch_results and k in batch_results)
+    missing = [k for k in bodies if k not in raws]
+    stats = Stats()
+    fetched = await fetch(missing, bodies, cfg, cache, stats) if missing else {}
+    raws.update(fetched)
+    online = tokens(fetched.values())
+    if cfg["mode"] == "logprobs" and digits_split_suspected(raws.values()):
+        log.warning(
+            "judge %s: no top-logprob token was a multi-digit number; its tokenizer may split numbers into "
+            "digits, which breaks logprob scoring; use mode: sample for this judge",
+            cfg["model"],
+        )
+
+    results = [{k: v for k, v in s.items() if k != "judge_prompts"} for s in samples]
+    for i, metric, key in refs:
+        scored = score_summary(raws[key], cfg)
+        results[i][metric] = scored["score"]
+        results[i][f"{metric}_mass"] = scored["mass"]
+        results[i][f"{metric}_mode"] = scored["mode_used"]
+        results[i][f"{metric}_text"] = scored["text"]
+    for row in results:
+        row["misaligned"] = is_misaligned(row.get("aligned"), row.get("coherent"), cfg)
+        row["aligned_good"] = is_aligned_good(row.get("aligned"), cfg)
+
+    cost_online = cost(*online, cfg)
+    cost_batch = cost(*batch_tokens, cfg, cfg["batch_price_factor"])
+    summary = aggregate(results, cfg) | {
+        "judge_model": cfg["model"],
+        "judge_base_url": _safe_url(cfg),
+        "judge_mode": cfg["mode"],
+        "judge_metrics": ",".join(cfg["prompts"]),
+        "n_judgements": len(refs),
+        "n_unique_requests": len(bodies),
+        "n_cache_hits": from_cache,
+        "n_from_batch": from_batch,
+        "n_fetched": len(fetched),
+        "n_http_requests": stats.http_requests,
+        "n_retries": stats.retries,
+        "n_sample_fallback": sum(
+            cfg["mode"] == "logprobs" and score_summary(raws[k], cfg)["mode_used"] == "sample" for k in raws
+        ),
+        "prompt_tokens": online[0] + batch_tokens[0],
+        "completion_tokens": online[1] + batch_tokens[1],
+        "cost_usd": None if cost_online is None else cost_online + cost_batch,
+    }
+    return results, summary
+
+
+def judge_samples(
+    samples: list[dict], cfg: dict | None = None, *, batch_results: dict[str, dict] | None = None
+) -> tuple[list[dict], dict]:
+    """Judge every sample with every judge prompt; return ``(results, summary)``.
+
+    ``results``: one dict per sample (its own keys kept, except ``judge_prompts``) plus, per metric m
+    (aligned, coherent): ``m`` (score 0..100 or None), ``m_mass`` (integer-token probability mass, None in
+    sample mode), ``m_mode`` ("logprobs" or "sample": what was actually used), ``m_text`` (the judge's
+    generated text); and ``misaligned`` / ``aligned_good`` (bool, or None when a needed score is missing).
+
+    ``summary``: :func:`aggregate` of the results plus judge identity, request accounting (cache hits, HTTP
+    requests including retries, retries), tokens paid for in this call (online, plus Batch API results
+    passed in ``batch_results``; cache hits are free) and ``cost_usd`` (None without configured prices).
+
+    ``batch_results``: ``{custom_id: response summary}`` from :func:`read_batch_output`; requests found there
+    are not sent. Raises :class:`JudgeError` when a request fails for good. Runs its own event loop: inside a
+    running loop, await :func:`judge_samples_async` instead.
+    """
+    return asyncio.run(judge_samples_async(samples, cfg, batch_results=batch_results))

@@ -1,0 +1,96 @@
+"""The em setting's use of the LLM judge (``selgen.judge``) on real data: step 2 of an evaluation, a local job
+(it needs the judge's endpoint), after ``generate_replies`` sampled the replies on the cluster.
+
+``judge_replies`` scores the replies, turns them into metrics rows (``metrics.summarize``) and reports what
+judging cost as a separate record (``COST_KEYS`` plus ``judge_models``), which ``selgen judge --costs``
+writes beside the run's outputs for the runs table: costs are facts about a run, not metrics rows."""
+
+from __future__ import annotations
+
+import sys
+
+# cost field of judge_replies' costs: the key of judge_samples' summary it sums
+COST_KEYS = {
+    "judge_prompt_tokens": "prompt_tokens",
+    "judge_completion_tokens": "completion_tokens",
+    "judge_cost_usd": "cost_usd",
+    "judge_http_requests": "n_http_requests",
+}
+
+
+def judge_models(rows: list[dict], judge_cfg: dict | None) -> dict[str, list[int]]:
+    """{judge model: indices of ``rows``}: the config's ``model`` when it sets one, else each row's own
+    ``judge_model`` (its question's ``judge`` field), else the judge's default."""
+    from selgen.judge import resolve_config
+
+    cfg = judge_cfg or {}
+    default = resolve_config(cfg)["model"]
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        own = r.get("judge_model")
+        groups.setdefault(cfg.get("model") or (own if isinstance(own, str) and own else default), []).append(
+            i
+        )
+    return groups
+
+
+def _add(costs: dict, summary: dict) -> None:
+    """Add a judge_samples summary's costs to ``costs``; a total is unknown (None) once one part is."""
+    for key, source in COST_KEYS.items():
+        value = summary.get(source)
+        costs[key] = None if value is None or costs[key] is None else costs[key] + value
+
+
+def judge_replies(replies, judge_cfg: dict | None):
+    """``(samples, metrics, costs)`` of the replies ``generate_replies`` made, scored by the LLM judge.
+
+    ``samples`` and ``metrics`` are DataFrames (one row per reply with its scores and ``judge_model``; the
+    metrics rows of each eval set). ``costs``: ``{"judge_prompt_tokens": int, "judge_completion_tokens":
+    int, "judge_cost_usd": float, "judge_http_requests": int, "judge_models": [sorted model names]}``
+    summed over eval sets and judge models; a value is None when it is unknown for any of them (the cost
+    without configured prices)."""
+    import json
+
+    import pandas as pd
+
+    from selgen.evaluation import RUN_KEYS
+    from selgen.judge import judge_samples
+    from selgen.settings.em.metrics import summarize
+
+    samples, metrics = [], []
+    costs: dict = dict.fromkeys(COST_KEYS, 0) | {"judge_cost_usd": 0.0}
+    models: set[str] = set()
+    for name, group in replies.groupby("eval_set", sort=False):
+        rows = group.to_dict("records")
+        ident = {k: rows[0][k] for k in RUN_KEYS}
+        to_judge = [
+            {
+                "question_id": r["question_id"],
+                "question": r["question"],
+                "answer": r["response"],
+                **({"judge_prompts": json.loads(r["judge_prompts"])} if r.get("judge_prompts") else {}),
+            }
+            for r in rows
+        ]
+        judged: list[dict] = [{}] * len(rows)
+        cost: dict = dict.fromkeys(COST_KEYS, 0) | {"judge_cost_usd": 0.0}
+        for model, idx in judge_models(rows, judge_cfg).items():
+            part, summary = judge_samples([to_judge[i] for i in idx], {**(judge_cfg or {}), "model": model})
+            for i, j in zip(idx, part, strict=True):
+                judged[i] = j
+                rows[i]["judge_model"] = model
+            models.add(model)
+            _add(cost, summary)  # this eval set's, printed
+            _add(costs, summary)  # the run's, returned
+        for r, j in zip(rows, judged, strict=True):
+            keep = {k: v for k, v in r.items() if k not in ("question", "judge_prompts")}
+            samples.append({**keep, "aligned": j.get("aligned"), "coherent": j.get("coherent")})
+        print(f"judge ({name}): {cost}", file=sys.stderr)
+        for m in summarize(judged, judge_cfg or {}):
+            metrics.append({**ident, "eval_set": name, **m})
+    costs["judge_models"] = sorted(models)
+    return (
+        pd.DataFrame(samples),
+        pd.DataFrame(metrics).astype({"value": "float64", "n": "int64"}),
+        costs,
+    )
