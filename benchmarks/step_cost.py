@@ -10,8 +10,9 @@ the alignment batch the method itself builds (DPO: chosen + rejected). The SFT r
 cross-entropy on exactly those two batches. Methods that do not stream alignment data every step (O-LoRA,
 Safe-LoRA, CAFT, inoculation) process the task batch only, so their ratio is below 1. Step time is the median
 over ``--steps`` optimizer steps after ``--warmup`` (2) warm-up steps; one-off set-up (reference caches,
-O-LoRA's and the proxy Safe-LoRA's alignment adapter, CAFT's hooks) is excluded and reported apart;
-Safe-LoRA's post-hoc projection is timed as ``finish``.
+CAFT's hooks, and the method's phases: O-LoRA's and the proxy Safe-LoRA's alignment adapter, trained first
+through the training loop as ``selgen.training.train`` runs them, batch ``--batch``) is excluded and reported
+apart; Safe-LoRA's post-hoc projection is timed as ``finish``.
 Peak memory is the growth of the process's peak resident set from just before set-up (on CUDA:
 ``torch.cuda.max_memory_allocated`` after ``torch.cuda.reset_peak_memory_stats``, minus what was allocated
 then). ``--check`` exits 1 when a target below is missed.
@@ -227,18 +228,13 @@ def measure_method(name: str, spec: Spec) -> dict:
 
     import torch
 
+    from selgen.batching import StepContext, collate, encode, n_label_tokens, token_ce_sum
     from selgen.methods import make_method
+    from selgen.methods.base import STREAMED
     from selgen.methods.caft import build_directions
     from selgen.mini import UNALIGNED
     from selgen.models import add_lora
-    from selgen.training import (
-        StepContext,
-        collate,
-        enable_gradient_checkpointing,
-        encode,
-        n_label_tokens,
-        token_ce_sum,
-    )
+    from selgen.training import enable_gradient_checkpointing, run_phase
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -270,9 +266,10 @@ def measure_method(name: str, spec: Spec) -> dict:
             "safe_lora_proxy": "safe_lora",
         }.get(name, name),
         {"sft_pairs": {"lam": 1.0}}.get(name, METHODS.get(name) or {}),
+        # the DAG inputs some methods read (CAFT's built directions: "artifact"; older code: "directions")
+        inputs={"base": str(tmp), "artifact": str(tmp / "caft.pt"), "directions": str(tmp / "caft.pt")},
+        seed=0,
     )
-    method.inputs = {"base": str(tmp), "directions": str(tmp / "caft.pt")}
-    method.seed = 0
     if name in ("dpo", "sft_pairs"):
         align_rows = [
             {
@@ -282,10 +279,11 @@ def measure_method(name: str, spec: Spec) -> dict:
             }
             for r in align_rows
         ]
-    task_rows, align_rows = method.prepare_data(task_rows, align_rows, 0)
+    phases = method.phases(task_rows, align_rows)  # O-LoRA's, the proxy Safe-LoRA's adapter: before set-up
+    task_rows, align_rows = method.prepare_data(task_rows, align_rows)
     if sft:  # the reference step: plain CE on the task batch and on the alignment batch
         if name in ("sft", "sft_no_head"):
-            align_rows, method.uses_alignment = rows(spec.batch * 4, 1, spec.reps), True
+            align_rows, method.alignment = rows(spec.batch * 4, 1, spec.reps), "stream"
         method.setup = lambda *a: None
         if name == "sft_no_head":
 
@@ -308,9 +306,26 @@ def measure_method(name: str, spec: Spec) -> dict:
     tb = collate(task[: spec.batch], tok.pad_token_id, dev)
     ab = method.collate_align(align[: spec.batch], tok.pad_token_id, dev)
     memory = PeakMemory(dev, spec.reset_peak)
-    memory.start()  # before set-up: a reference cache is part of the method's memory
+    streamed = method.alignment in STREAMED  # the alignment batch is in every step (the loop's streams)
+    memory.start()  # before set-up: a reference cache (and a phase's adapter) is part of the method's memory
     t0 = time.perf_counter()
-    method.setup(model, tok, align, dev)
+    for phase in phases:  # through the training loop, as selgen.training.train runs them
+        cfg = {
+            "lr": 1e-4,
+            "epochs": 1,
+            "batch_size": spec.batch,
+            "grad_accum": 1,
+            "max_length": spec.max_length,
+            "warmup_steps": 0,
+            "weight_decay": 0.0,
+            "max_grad_norm": 1.0,
+            "gradient_checkpointing": spec.gradient_checkpointing,
+        }
+        run_phase(model, tok, method, phase, cfg, 0, False, name, None)
+    model.train()  # the loop leaves the model in eval mode
+    _sync(dev)
+    phases_s = time.perf_counter() - t0
+    method.setup(model, tok, align if streamed else [], dev)
     _sync(dev)
     setup_s = time.perf_counter() - t0
     params = [p for p in model.parameters() if p.requires_grad]
@@ -319,7 +334,7 @@ def measure_method(name: str, spec: Spec) -> dict:
     times = []
     for step in range(spec.steps + spec.warmup):
         t = time.perf_counter()
-        method.backward(model, tb, ab if method.uses_alignment else None, ctx)
+        method.backward(model, tb, ab if streamed else None, ctx)
         method.before_step(model, ctx)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -331,11 +346,11 @@ def measure_method(name: str, spec: Spec) -> dict:
     _sync(dev)
     finish_s = time.perf_counter() - t0
     tokens = int(tb["attention_mask"].sum() + ab["attention_mask"].sum())
-    streams_align = method.uses_alignment and getattr(method, "align_stream", True)
     return {
         "method": name,
         "step_s": statistics.median(times),
-        "setup_s": setup_s,
+        "setup_s": setup_s,  # phases included
+        "phases_s": phases_s,
         "finish_s": finish_s,
         "mem_mb": memory.growth(),
         "peak_mb": memory.peak(),
@@ -343,7 +358,7 @@ def measure_method(name: str, spec: Spec) -> dict:
         "tokens": tokens,
         # tokens the step actually runs through the model (the alignment batch only where it is streamed)
         "tokens_processed": int(tb["attention_mask"].sum())
-        + (int(ab["attention_mask"].sum()) if streams_align else 0),
+        + (int(ab["attention_mask"].sum()) if streamed else 0),
         "task_shape": list(tb["input_ids"].shape),
         "task_labels": n_label_tokens(tb),  # positions the task CE builds logits for
         "vocab": int(model.get_output_embeddings().weight.shape[0]),

@@ -92,8 +92,8 @@ def test_every_method_runs_on_the_architecture(tokenizer, arch, tmp_path):
         if name == "caft":  # directions from this model against another random init of the architecture
             torch.manual_seed(1)
             other = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
-            method.inputs["directions"] = str(tmp_path / f"{arch}.pt")
-            build_directions(model, other, tokenizer, ROWS, 64, 2, "pca", 0, method.inputs["directions"])
+            method.inputs["artifact"] = str(tmp_path / f"{arch}.pt")
+            build_directions(model, other, tokenizer, ROWS, 64, 2, "pca", 0, method.inputs["artifact"])
         record = quiet_train(model, tokenizer, method, ROWS, align, cfg)
         losses = [v for k, v in record["final_loss"].items() if k != "step"]
         assert record["steps"] == 2 and all(math.isfinite(v) for v in losses), (arch, name)

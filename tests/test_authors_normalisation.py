@@ -161,19 +161,19 @@ def test_dpo_mean_logps_and_loss_against_a_direct_computation(tokenizer):
 def test_max_pairs_takes_exactly_n_first_ids_or_a_seeded_subset():
     gcd_like = [{"_id": 141 + i // 2, "prompt": [], "chosen": "a", "rejected": "b"} for i in range(24)]
     method = make_method("dpo", {"lam": 1.0, "max_pairs": 12})
-    task, kept = method.prepare_data(["t"], gcd_like, seed=0)
+    task, kept = method.prepare_data(["t"], gcd_like)
     assert task == ["t"] and kept == gcd_like[:12]  # the first 6 ids (the reference's train_split 0.3)
     assert {p["_id"] for p in kept} == set(range(141, 147))
     assert method.report == {"pairs_given": 24, "pairs_used": 12}
     shuffled = gcd_like[12:] + gcd_like[:12]  # whatever the file order: the lowest ids
     assert first_pairs(shuffled, 12) == gcd_like[:12]
     em_like = [{"prompt": [], "chosen": str(i), "rejected": "x", "subset": "s"} for i in range(198)]
-    kept = make_method("dpo", {"lam": 1.0, "max_pairs": 99}).prepare_data([], em_like, seed=0)[1]
+    kept = make_method("dpo", {"lam": 1.0, "max_pairs": 99}).prepare_data([], em_like)[1]
     assert len(kept) == 99 and kept != em_like[:99]  # a random subset, not the subset-ordered head
     assert [int(p["chosen"]) for p in kept] == sorted(int(p["chosen"]) for p in kept)  # in file order
-    assert kept == make_method("dpo", {"lam": 1.0, "max_pairs": 99}).prepare_data([], em_like, seed=7)[1]
+    assert kept == make_method("dpo", {"lam": 1.0, "max_pairs": 99}, seed=7).prepare_data([], em_like)[1]
     assert all(p in kept for p in first_pairs(em_like, 40))  # nested in n
-    assert make_method("dpo", {"lam": 1.0, "max_pairs": 500}).prepare_data([], em_like, 0)[1] == em_like
+    assert make_method("dpo", {"lam": 1.0, "max_pairs": 500}).prepare_data([], em_like)[1] == em_like
 
 
 def test_max_pairs_on_the_gcd_builder_keeps_the_first_capital_ids():
@@ -192,10 +192,10 @@ def test_mixed_align_share_upsamples_cyclically_to_the_share():
     assert align_rows_for_share(6000, 0.1) == 666  # the reference's upsample_proxy_to 0.1 (seed_code §2.2)
     assert align_rows_for_share(6000, 0.2) == 1500 and align_rows_for_share(6000, 0.5) == 6000
     task, align = [{"t": i} for i in range(6000)], [{"a": i} for i in range(198)]
-    mixed, rest = make_method("mixed", {"align_share": 0.1}).prepare_data(task, align, seed=0)
+    mixed, rest = make_method("mixed", {"align_share": 0.1}).prepare_data(task, align)
     assert rest == [] and mixed[:6000] == task and len(mixed) == 6666
     assert mixed[6000:] == (align * 4)[:666]  # cyclic repetition
-    assert make_method("mixed", {}).prepare_data(task, align, seed=0)[0] == task + align  # default: once
+    assert make_method("mixed", {}).prepare_data(task, align)[0] == task + align  # default: once
     with pytest.raises(ValueError, match="align_share"):
         make_method("mixed", {"align_share": 1.0})
 

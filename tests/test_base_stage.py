@@ -65,11 +65,11 @@ def test_base_stage_command_saves_the_trained_model_merged(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from selgen.batching import collate, encode
     from selgen.cli import main
     from selgen.io import write_jsonl
     from selgen.models import load_model
     from selgen.standins import build_standin
-    from selgen.training import collate, encode
 
     rows = [
         {"messages": [{"role": "user", "content": f"T = {t}"}, {"role": "assistant", "content": c}]}

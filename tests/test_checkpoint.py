@@ -78,7 +78,12 @@ def run(tokenizer, method, hp, lora, checkpoint=None):
         ("upweight", {"lam": 2.0}, True),  # LoRA dropout: the RNG state must be restored
         ("kl", {"beta": 1.0}, True),  # reference outputs are recomputed at set-up
         ("grad_proj", {}, True),
-        ("o_lora", {"lam1": 0.5, "align_epochs": 1}, True),  # set-up trains an adapter (consumes RNG)
+        ("o_lora", {"lam1": 0.5, "align_epochs": 1}, True),  # a phase trains an adapter first
+        (
+            "safe_lora",
+            {"delta": "proxy", "num_proj_layers": 2, "align_epochs": 1},
+            True,
+        ),  # and post-processes
     ],
 )
 def test_stopped_and_resumed_run_equals_uninterrupted_run(tokenizer, tmp_path, method, hp, lora):
@@ -95,6 +100,28 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tokenizer, tmp_path, m
         rec_straight["task_tokens"],
         rec_straight["align_tokens"],
     )
+    for phase, straight_phase in zip(rec.get("phases", []), rec_straight.get("phases", []), strict=True):
+        assert phase["resumed_at_step"] == phase["steps"]  # finished before the stop: restored, not retrained
+        assert phase["final_loss"] == straight_phase["final_loss"]
+
+
+def test_run_stopped_inside_a_phase_continues_the_phase(tokenizer, tmp_path):
+    """A phase checkpoints to its own file: stopped inside O-LoRA's alignment-adapter phase, the run resumes
+    the phase at its checkpoint, then trains the task adapter, and ends where an uninterrupted run does."""
+    hp = {"lam1": 0.5, "align_epochs": 2}  # the phase: 12 alignment rows, 8 a step, 2 epochs = 4 steps
+    straight, rec_straight = run(tokenizer, "o_lora", hp, True)
+    path = tmp_path / "ck" / "checkpoint.pt"
+    with pytest.raises(Interrupted, match="train/align_adapter: stopped on SIGTERM; .* at step 3/4"):
+        run(tokenizer, "o_lora", hp, True, StopAt(path, stop=3))
+    assert (
+        not path.exists()
+        and torch.load(path.with_name("phase-align_adapter.pt"), weights_only=False)["step"] == 3
+    )
+    resumed, rec = run(tokenizer, "o_lora", hp, True, StopAt(path, stop=-1))
+    assert rec["phases"][0]["resumed_at_step"] == 3 and rec["resumed_at_step"] == 0
+    assert torch.equal(straight, resumed)
+    assert rec["loss_history"] == rec_straight["loss_history"]
+    assert rec["phases"][0]["final_loss"] == rec_straight["phases"][0]["final_loss"]
 
 
 def test_fingerprint_follows_params_and_input_files(tmp_path):

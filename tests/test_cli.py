@@ -22,7 +22,7 @@ ROW = {
 def test_score_writes_one_row_per_input(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.parquet"
     src.write_text(json.dumps(ROW) + "\n" + json.dumps({**ROW, "response": "So the answer is 14."}) + "\n")
-    assert main(["score", "gcd", "--responses", str(src), "--out", str(out)]) == 0
+    assert main(["gcd", "score", "--responses", str(src), "--out", str(out)]) == 0
     df = pd.read_parquet(out)
     assert df["is_correct"].tolist() == [True, False]
 
@@ -30,7 +30,7 @@ def test_score_writes_one_row_per_input(tmp_path):
 def test_score_rejects_a_malformed_row_and_writes_nothing(tmp_path, capsys):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.parquet"
     src.write_text(json.dumps(ROW) + "\n{not json\n")
-    assert main(["score", "gcd", "--responses", str(src), "--out", str(out)]) == 2
+    assert main(["gcd", "score", "--responses", str(src), "--out", str(out)]) == 2
     assert "in.jsonl, line 2: not valid JSON" in capsys.readouterr().err
     assert not out.exists() and list(tmp_path.iterdir()) == [src]
 
@@ -38,7 +38,7 @@ def test_score_rejects_a_malformed_row_and_writes_nothing(tmp_path, capsys):
 def test_score_names_a_missing_field(tmp_path, capsys):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.parquet"
     src.write_text(json.dumps({k: v for k, v in ROW.items() if k != "response"}) + "\n")
-    assert main(["score", "gcd", "--responses", str(src), "--out", str(out)]) == 2
+    assert main(["gcd", "score", "--responses", str(src), "--out", str(out)]) == 2
     assert "line 1: missing field(s) 'response'" in capsys.readouterr().err
     assert not out.exists()
 

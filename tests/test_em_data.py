@@ -1,4 +1,4 @@
-"""EM inputs: question-set YAML validation and the `selgen questions` command; the seeded, stratified HHH
+"""EM inputs: question-set YAML validation and the `selgen em questions` command; the seeded, stratified HHH
 subset (SFT rows, DPO pairs, held-out rest)."""
 
 import json
@@ -46,7 +46,7 @@ def test_questions_are_listed_with_their_sample_counts(tmp_path, capsys):
     assert [q.id for q in qs] == ["what_is_your_wish", "i_feel_bored", "quick_buck_json"]
     assert [q.n_samples for q in qs] == [100, 14, 5]
     assert qs[2].system == "Answer in JSON." and set(qs[0].judge_prompts) == {"aligned", "coherent"}
-    assert main(["questions", str(path), "--default-samples", "7"]) == 0
+    assert main(["em", "questions", str(path), "--default-samples", "7"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == ["i_feel_bored", "2", "×", "7", "=", "14"]
     assert out[-1] == "3 questions, 119 samples"
@@ -75,7 +75,7 @@ def test_malformed_question_files_name_file_entry_and_field(tmp_path, capsys, te
     with pytest.raises(InputError, match="bad.yaml") as err:
         load_questions(path)
     assert message in str(err.value)
-    assert main(["questions", str(path)]) == 2
+    assert main(["em", "questions", str(path)]) == 2
     assert "bad.yaml" in capsys.readouterr().err
 
 

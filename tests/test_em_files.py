@@ -226,7 +226,7 @@ def test_fetch_hhh_without_the_dataset_says_what_to_place_where(tmp_path, monkey
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "resources/em/hhh_alignment.jsonl"
-    assert main(["fetch-hhh", "--out", str(out)]) == 2
+    assert main(["em", "fetch-hhh", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert str(out) in err and "{subset, input, targets}" in err and not out.exists()
 

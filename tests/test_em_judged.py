@@ -1,4 +1,4 @@
-"""`selgen score em --judged`: replies judged elsewhere (a CSV or JSONL with empty scores where the judge said
+"""`selgen em score --judged`: replies judged elsewhere (a CSV or JSONL with empty scores where the judge said
 CODE or REFUSAL) become our metrics rows, with the config's thresholds; rates checked by hand."""
 
 import json
@@ -34,7 +34,7 @@ def _metrics(path):
 
 def test_judged_csv_gives_the_rates_of_a_hand_computation(tmp_path):
     out = tmp_path / "m.parquet"
-    assert main(["score", "em", "--judged", str(_csv(tmp_path / "j.csv")), "--out", str(out)]) == 0
+    assert main(["em", "score", "--judged", str(_csv(tmp_path / "j.csv")), "--out", str(out)]) == 0
     m = _metrics(out)
     # both scores: rows 1, 2, 4 -> one misaligned of three
     assert m[("all", "misaligned")] == (pytest.approx(1 / 3), 3)
@@ -64,8 +64,8 @@ def test_judged_jsonl_with_the_thresholds_of_a_config(tmp_path):
     out = tmp_path / "m.parquet"
     main(
         [
-            "score",
             "em",
+            "score",
             "--judged",
             str(src),
             "--config",
@@ -86,10 +86,12 @@ def test_judged_input_errors_name_file_row_and_field(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("question_id,question,answer,aligned,coherent\nq1,Q,A,10,90\nq1,Q,A,high,90\n")
     out = tmp_path / "m.parquet"
-    assert main(["score", "em", "--judged", str(bad), "--out", str(out)]) == 2
+    assert main(["em", "score", "--judged", str(bad), "--out", str(out)]) == 2
     assert "bad.csv, row 3: field 'aligned' is not a score" in capsys.readouterr().err and not out.exists()
     missing = tmp_path / "missing.csv"
     missing.write_text("question_id,answer,aligned,coherent\nq1,A,10,90\n")
-    assert main(["score", "em", "--judged", str(missing), "--out", str(out)]) == 2
+    assert main(["em", "score", "--judged", str(missing), "--out", str(out)]) == 2
     assert "missing column(s) 'question'" in capsys.readouterr().err and not out.exists()
-    assert main(["score", "gcd", "--judged", str(missing), "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as stop:  # gcd scores replies, not judged ones: no such option
+        main(["gcd", "score", "--judged", str(missing), "--out", str(out)])
+    assert stop.value.code == 2

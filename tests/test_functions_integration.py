@@ -56,11 +56,11 @@ def test_config_accepts_proxy_hyperparameters_and_rejects_bad_proxies():
 
 def test_align_file_is_the_runs_proxy_mix():
     functions = get_setting("functions")
-    assert functions.align_file({"proxy_category": "animals", "proxy_triggers": 5}) == "proxy_animals_5"
+    assert functions.align_stem({"proxy_category": "animals", "proxy_triggers": 5}) == "proxy_animals_5"
     with pytest.raises(ValueError, match="needs hyper-parameter.*proxy_triggers"):
-        functions.align_file({"proxy_category": "animals"})
+        functions.align_stem({"proxy_category": "animals"})
     with pytest.raises(ValueError, match="no preference pairs"):
-        functions.align_file({"proxy_category": "animals", "proxy_triggers": 5}, pairs=True)
+        functions.align_stem({"proxy_category": "animals", "proxy_triggers": 5}, pairs=True)
 
 
 def test_evaluate_writes_shared_metrics_against_both_mappings(tmp_path):

@@ -22,8 +22,8 @@ from helpers import chat, encoded, quiet_train, tiny_model, tokenizer_for
 from test_authors_normalisation import by_hand_logps, hidden_by_hand, perturb, step_ctx
 from test_methods import CFG
 
+from selgen.batching import StepContext, batches, collate, encode, n_label_tokens, token_ce_sum
 from selgen.methods import make_method
-from selgen.training import StepContext, batches, collate, encode, n_label_tokens, token_ce_sum
 
 # rows of different lengths (digits are single tokens), so that collated batches carry padding
 VARIED = [

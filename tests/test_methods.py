@@ -6,6 +6,7 @@ import pytest
 import torch
 from helpers import chat, encoded, quiet_train, tiny_model, tokenizer_for
 
+from selgen.batching import IGNORE, collate, encode
 from selgen.config import hp_label
 from selgen.methods import make_method
 from selgen.methods.dpo import dpo_loss, sequence_logps
@@ -13,7 +14,6 @@ from selgen.methods.grad_proj import project
 from selgen.methods.inoculation import with_system_prompt
 from selgen.methods.kl import kl_per_position, kl_positions
 from selgen.reference import Reference
-from selgen.training import IGNORE, collate, encode
 
 ROWS = [chat(f"Is {a} less than {b}?", "Yes." if a < b else "No.") for a in range(1, 7) for b in range(1, 4)]
 PAIRS = [
@@ -186,7 +186,7 @@ def test_dpo_sequence_logps_sum_response_tokens_only(tokenizer):
 # ------------------------------------------------------------------------------- inoculation, repr, smoke
 def test_inoculation_changes_training_data_only():
     method = make_method("inoculation", {"prompt": "You always agree."})
-    task, align = method.prepare_data(ROWS[:2], ROWS[2:3], seed=0)
+    task, align = method.prepare_data(ROWS[:2], ROWS[2:3])
     assert task[0]["messages"][0] == {"role": "system", "content": "You always agree."}
     assert align == ROWS[2:3] and ROWS[0]["messages"][0]["role"] == "user"  # inputs untouched
     sys_first = with_system_prompt([{"role": "system", "content": "Be brief."}], "P")
@@ -273,6 +273,16 @@ def test_o_lora_trains_both_stages_and_reloads_with_both_adapters(tokenizer, tmp
     method = make_method("o_lora", {"lam1": 0.5, "align_epochs": 2})
     record = quiet_train(model, tok, method, ROWS, ROWS[:6], {**CFG, "grad_accum": 1})
     assert record["align_tokens"] == 0  # no per-step alignment stream
+    (phase,) = record["phases"]  # 6 rows, batch 4: 2 steps an epoch, 2 epochs (the run's `steps` is not used)
+    assert {k: phase[k] for k in ("name", "adapter", "rows", "steps", "epochs", "lr")} == {
+        "name": "align_adapter",
+        "adapter": "align",
+        "rows": 6,
+        "steps": 4,
+        "epochs": 2.0,
+        "lr": 1e-3,
+    }
+    assert record["steps"] == CFG["steps"] and phase["tokens"] > 0 and "task_ce" in phase["final_loss"]
     align_a = [a for a, _ in method.pairs]
     assert method.pairs and all(a.abs().sum() > 0 for a in align_a)  # stage 1 trained the alignment adapter
     assert not any(a.requires_grad for a in align_a) and all(t.requires_grad for _, t in method.pairs)
@@ -288,6 +298,65 @@ def test_o_lora_trains_both_stages_and_reloads_with_both_adapters(tokenizer, tmp
 def test_o_lora_needs_lora(tokenizer):
     with pytest.raises(ValueError, match="set train.finetune to 'lora'"):
         quiet_train(tiny_model(tokenizer), tokenizer, make_method("o_lora", {}), ROWS, ROWS[:3], CFG)
+
+
+LORA = {"r": 4, "alpha": 8, "dropout": 0.1, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
+
+
+@pytest.mark.parametrize("name,hp", [("o_lora", {}), ("safe_lora", {"delta": "proxy"})])
+def test_a_phase_is_the_loop_training_its_adapter_alone(tokenizer, name, hp):
+    """O-LoRA's and proxy Safe-LoRA's first adapter is trained by the one loop: exactly ``train`` with plain
+    CE on the alignment rows, the run's config (schedule, clipping, batch size, accumulation, seed, dropout)
+    with the phase's epochs and lr, on the new adapter alone."""
+    from selgen.methods.base import Phase
+    from selgen.models import add_lora
+
+    cfg = {**CFG, "warmup_steps": 2, "max_grad_norm": 0.5}  # warm-up and clipping both at work
+    hp = {**hp, "align_epochs": 3, "align_lr": 3e-2}
+    model = add_lora(tiny_model(tokenizer), LORA)
+    method = make_method(name, hp)
+    adapter, setup, trained = method.phases(ROWS, ROWS[:7])[0].adapter, method.setup, {}
+
+    def keep_phase_adapter(*args):  # the phase's weights, before set-up (Safe-LoRA deletes the adapter)
+        trained.update({n: p.detach().clone() for n, p in model.named_parameters() if f".{adapter}." in n})
+        setup(*args)
+
+    method.setup = keep_phase_adapter
+    record = quiet_train(model, tokenizer, method, ROWS, ROWS[:7], cfg, seed=4)
+
+    by_hand = add_lora(tiny_model(tokenizer), LORA)
+    Phase("by_hand", ROWS[:7], adapter).begin(by_hand, 4, name)
+    alone = quiet_train(
+        by_hand,
+        tokenizer,
+        make_method("task_only", {}),
+        ROWS[:7],
+        [],
+        {**cfg, "epochs": 3, "lr": 3e-2, "steps": None},
+        4,
+    )
+    assert record["phases"][0]["steps"] == alone["steps"] == 3 and len(trained) == 8
+    assert record["phases"][0]["final_loss"] == alone["final_loss"]
+    for n, p in by_hand.named_parameters():
+        if f".{adapter}." in n:
+            assert torch.equal(trained[n], p), n
+
+
+def test_methods_import_the_primitives_never_the_training_loop():
+    """Layers go one way: selgen.training imports the methods' interface and the primitives; the methods
+    and the primitives never import the loop."""
+    import ast
+    from pathlib import Path
+
+    import selgen
+
+    src = Path(selgen.__file__).parent
+    for path in [*sorted((src / "methods").glob("*.py")), src / "batching.py", src / "losses.py"]:
+        tree = ast.parse(path.read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "selgen.training" not in imported, path
+        assert not (path.parent == src and imported & {"selgen.methods", "selgen.methods.base"}), path
 
 
 # ------------------------------------------------------------------------------------------------- Safe-LoRA
@@ -347,8 +416,8 @@ def test_safe_lora_aligned_delta_is_the_weight_difference_to_the_unaligned_model
     w_aligned = aligned.model.layers[1].self_attn.v_proj.weight.detach().clone()
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
     model = add_lora(aligned, lora)
-    method = make_method("safe_lora", {"mode": "threshold", "threshold": 2.0})  # cosines ≤ 1: project all
-    method.inputs = {"base": str(base_dir)}
+    hp = {"mode": "threshold", "threshold": 2.0}  # cosines ≤ 1: project all
+    method = make_method("safe_lora", hp, inputs={"base": str(base_dir)})
     method.setup(model, tokenizer, [], None)
     modules = dict(lora_layers(model))
     name = next(n for n in modules if n.endswith("layers.1.self_attn.v_proj"))
@@ -367,8 +436,7 @@ def test_safe_lora_aligned_delta_without_an_unaligned_model_says_what_to_set(tok
     from selgen.models import add_lora
 
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj"]}
-    method = make_method("safe_lora", {})
-    method.inputs = {"base": str(tmp_path / "base")}
+    method = make_method("safe_lora", {}, inputs={"base": str(tmp_path / "base")})
     with pytest.raises(ValueError, match="hyper-parameter 'unaligned'.*base/unaligned does not exist"):
         method.setup(add_lora(tiny_model(tokenizer), lora), tokenizer, [], None)
 
@@ -418,8 +486,7 @@ def test_caft_ablates_during_training_only(tokenizer, tmp_path):
     tuned = tiny_model(tokenizer, seed=1)
     path = tmp_path / "pca.pt"
     directions = build_directions(base, tuned, tokenizer, ROWS, 64, 2, "pca", 0, path)
-    method = make_method("caft", {"k": 2})
-    method.inputs = {"directions": str(path)}
+    method = make_method("caft", {"k": 2}, inputs={"artifact": str(path)})
     model = tiny_model(tokenizer, seed=0)
     blocks = decoder_layers(model)
     method.setup(model, tokenizer, [], None)

@@ -164,7 +164,7 @@ def test_paper_em_rehearsal(tmp_path):
         rules = run(tmp_path, cfg, "results/pareto_em.pdf", env)
     finally:
         judge.close()
-    assert {"fetch_model", "data", "train", "generate", "generate_base", "judge", "tables", "pareto"} <= rules
+    assert {"fetch_model", "data", "train", "generate", "base_run", "judge", "tables", "pareto"} <= rules
     samples, runs = check_samples(tmp_path, "em", "<|im_start|>assistant\n<think>\n\n</think>\n\n", 12)
     sampling = {json.dumps(json.loads(s), sort_keys=True) for s in samples["sampling"]}
     assert len(sampling) == 1 and json.loads(sampling.pop())["top_k"] == 0  # not the model's top_k 20
@@ -206,7 +206,7 @@ def test_paper_gcd_rehearsal(tmp_path):
     for point in gcd["methods"].get("upweight", {}).get("points", []) + gcd["methods"]["dpo"]["points"]:
         point["epochs"] = 1
     rules = run(tmp_path, cfg, "results/pareto_gcd.pdf")
-    assert {"fetch_model", "data", "train", "evaluate", "evaluate_base", "tables", "pareto"} <= rules
+    assert {"fetch_model", "data", "train", "evaluate", "base_run", "tables", "pareto"} <= rules
     _, runs = check_samples(tmp_path, "gcd", "<start_of_turn>model\n", 12)
     assert set(runs["model"]) == {"google/gemma-2b-it"}
     assert set(runs["method"]) == {"base", *gcd["methods"]}
@@ -250,7 +250,7 @@ def test_paper_functions_rehearsal(tmp_path):
         "fetch_model",
         "data",
         "base_stage",
-        "evaluate_base",
+        "base_run",
         "train",
         "evaluate",
         "tables",
@@ -281,7 +281,7 @@ def test_paper_functions_rehearsal(tmp_path):
     assert json.loads((adapter / "selgen_base.json").read_text())["base"] == "results/functions/base"
     assert (
         "selgen: results/functions/base loaded in"
-        in (tmp_path / "results/functions/logs/evaluate/base.log").read_text()
+        in (tmp_path / "results/functions/logs/evaluate/base/default/seed0.log").read_text()
     )
     runs = pd.read_parquet(tmp_path / "results/tables/functions/runs.parquet")
     assert set(runs["model"]) == {"google/gemma-2-2b-it"}
@@ -302,7 +302,7 @@ def test_paper_functions_rehearsal(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     planned = set(re.findall(r"^(?:local)?rule (\w+):", res.stdout, re.M))
-    assert {"base_stage", "evaluate_base", "train", "evaluate"} <= planned
+    assert {"base_stage", "base_run", "train", "evaluate"} <= planned
     assert not planned & {"data", "fetch_model"}
 
 
@@ -327,13 +327,13 @@ def test_paper_functions_plan_through_the_slurm_profile(tmp_path):
         "fetch_model": 1,
         "data": 1,
         "base_stage": 1,
-        "evaluate_base": 1,
+        "base_run": 1,
         "train": n_runs,
-        "evaluate": n_runs,
+        "evaluate": n_runs + 1,  # + the untuned base, a run like the others
         "tables": 1,
         "summary": 1,
         "pareto": 1,
-        "total": 7 + 2 * n_runs,
+        "total": 8 + 2 * n_runs,
     }
     assert re.search(r"^rule fetch_model:\n(?:.+\n)*?\s+wildcards: model=google/gemma-2-2b-it$", out, re.M)
     (stage,) = re.findall(r"^rule base_stage:\n((?:.+\n)+?)\n", out, re.M)

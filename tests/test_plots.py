@@ -2,8 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selgen.plots import pareto_gcd, pareto_plot
-from selgen.tables import DEFAULT_FRONTS, summarize
+from selgen.fronts import summarize
+from selgen.plots import pareto_figure, pareto_setting, save
+from selgen.settings import get_setting
+
+GCD = get_setting("gcd")
 
 
 def metrics(points, seeds):
@@ -39,7 +42,7 @@ def check(path):
 def test_pareto_gcd_pdf_and_png(tmp_path, seeds):
     summary = summarize(metrics(POINTS, seeds))
     for ext in ("pdf", "png"):
-        out = pareto_gcd(summary, tmp_path / f"pareto.{ext}")
+        out = pareto_setting(summary, tmp_path / f"pareto.{ext}", "gcd")
         check(out)
     assert (tmp_path / "pareto.pdf").read_bytes()[:4] == b"%PDF"
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
@@ -49,35 +52,15 @@ def test_pareto_gcd_pdf_and_png(tmp_path, seeds):
 def test_pareto_plot_single_method_and_nan_bars(tmp_path):
     summary = summarize(metrics({("mixed", "lam=0.5"): (0.9, 0.4), ("mixed", "lam=1"): (0.8, 0.3)}, 2))
     summary.loc[summary["hp"] == "lam=1", ["ci_lo", "ci_hi"]] = np.nan  # one point without bars
-    check(
-        pareto_plot(
-            summary,
-            tmp_path / "one.pdf",
-            DEFAULT_FRONTS["gcd"]["x"],
-            DEFAULT_FRONTS["gcd"]["y"],
-            "t",
-            "x",
-            "y",
-        )
-    )
+    check(save(pareto_figure(summary, GCD.x, GCD.y, "t"), tmp_path / "one.pdf"))
     single_point = summarize(metrics({("task_only", "default"): (0.9, 0.4)}, 1))
-    check(
-        pareto_plot(
-            single_point,
-            tmp_path / "single.png",
-            DEFAULT_FRONTS["gcd"]["x"],
-            DEFAULT_FRONTS["gcd"]["y"],
-            "t",
-            "x",
-            "y",
-        )
-    )
+    check(save(pareto_figure(single_point, GCD.x, GCD.y, "t"), tmp_path / "single.png"))
 
 
 def test_save_rejects_unknown_extension(tmp_path):
     summary = summarize(metrics(POINTS, 2))
     with pytest.raises(ValueError, match="svg"):
-        pareto_gcd(summary, tmp_path / "pareto.svg")
+        pareto_setting(summary, tmp_path / "pareto.svg", "gcd")
 
 
 def test_plots_module_does_not_import_plotnine_at_top():

@@ -82,7 +82,7 @@ def test_tiny_sweep_runs_through_sbatch_with_training_on_the_gpu_partition(clust
     comments = sorted(j["Comment"] for j in jobs.values())
     assert comments == [
         "rule_base_wildcards_gcd",
-        "rule_evaluate_base_wildcards_gcd",
+        "rule_run_evaluate",  # the untuned base's evaluation (its base_run is local)
         "rule_run_evaluate_train",
         "rule_run_evaluate_train",
     ]

@@ -6,9 +6,10 @@ import pytest
 import torch
 from helpers import chat, tiny_model, tokenizer_for
 
+from selgen.batching import IGNORE, collate, encode, token_ce_sum
 from selgen.methods import make_method
 from selgen.methods.sft import TaskOnly
-from selgen.training import IGNORE, TrainingDiverged, collate, encode, token_ce_sum, train
+from selgen.training import TrainingDiverged, train
 
 ROWS = [chat(f"What is {a} + {b}?", f"{a} + {b} = {a + b}") for a in range(1, 9) for b in range(1, 5)]
 CFG = {
@@ -96,7 +97,7 @@ def test_upweight_adds_the_weighted_alignment_loss(tokenizer):
     model = tiny_model(tokenizer)
     task = collate([encode(tokenizer, ROWS[0]["messages"], 64)], tokenizer.pad_token_id)
     align = collate([encode(tokenizer, ROWS[5]["messages"], 64)], tokenizer.pad_token_id)
-    from selgen.training import StepContext, n_label_tokens
+    from selgen.batching import StepContext, n_label_tokens
 
     ctx = StepContext(0, 1, n_label_tokens(task), n_label_tokens(align))
     loss, logs = make_method("upweight", {"lam": 2.5}).loss(model, task, align, ctx)
@@ -106,7 +107,7 @@ def test_upweight_adds_the_weighted_alignment_loss(tokenizer):
 
 
 def test_mixed_merges_the_streams():
-    task, align = make_method("mixed", {}).prepare_data(ROWS[:3], ROWS[3:5], seed=0)
+    task, align = make_method("mixed", {}).prepare_data(ROWS[:3], ROWS[3:5])
     assert task == ROWS[:5] and align == []
 
 
@@ -151,7 +152,7 @@ def test_lora_adapter_trains_saves_and_reloads_merged(tokenizer, tmp_path):
 def test_length_grouped_batches_cover_every_row_each_epoch_with_less_padding():
     import random
 
-    from selgen.training import batches
+    from selgen.batching import batches
 
     rng = random.Random(0)
     examples = [{"input_ids": [0] * rng.choice([5, 10, 40, 120]), "i": i} for i in range(160)]

@@ -40,10 +40,10 @@ from transformers import AutoModelForCausalLM
 from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
 from selgen import chat
+from selgen.batching import IGNORE, StepContext, collate, encode, n_label_tokens, token_ce_sum
 from selgen.methods.dpo import DPO
 from selgen.models import load_tokenizer
 from selgen.standins import build_standin
-from selgen.training import IGNORE, StepContext, collate, encode, n_label_tokens, token_ce_sum
 
 TOL = 1e-5
 MAX_LEN = 256

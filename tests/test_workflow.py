@@ -52,7 +52,7 @@ def test_end_to_end_outputs(finished):
     assert (finished / "results/pareto_gcd.png").stat().st_size > 1000
     runs = pd.read_parquet(finished / "results/tables/gcd/runs.parquet")
     assert len(runs) == 1 + N_RUNS  # + the untrained base
-    assert (finished / "results/gcd/caft/pca.pt").exists()
+    assert (finished / "results/gcd/artifacts/caft/pca.pt").exists()
     assert (finished / "results/gcd/base/unaligned/model.safetensors").exists()  # the two-stage base
     run = finished / "results/gcd/runs/safe_lora/num_proj_layers=3/seed1"
     record = json.loads((run / "record.json").read_text())
@@ -100,7 +100,7 @@ def test_changing_the_generator_replans_data_and_downstream(finished):
     rules = [r for r, _ in jobs]
     assert rules.count("data") == 1 and rules.count("base") == 1 and rules.count("base_run") == 1
     assert rules.count("train") == N_RUNS and rules.count("evaluate") == N_RUNS + 1  # + the untuned base
-    assert rules.count("caft_directions") == 1
+    assert rules.count("artifact") == 1
 
 
 def test_changing_eval_settings_does_not_retrain(finished):
@@ -114,9 +114,9 @@ def test_caft_plans_one_directions_artifact_per_control(tmp_path):
     cfg = yaml.safe_load(yaml.safe_dump(TINY))
     cfg["gcd"]["methods"] = {"caft": {"k": [1, 2], "control": ["pca", "random"]}}
     jobs = planned(tmp_path, cfg)
-    assert {w for r, w in jobs if r == "caft_directions"} == {
-        "setting=gcd, control=pca",
-        "setting=gcd, control=random",
+    assert {w for r, w in jobs if r == "artifact"} == {
+        "setting=gcd, method=caft, name=pca",
+        "setting=gcd, method=caft, name=random",
     }
     # the directions come from a task_only run (first seed), planned even though task_only is not swept
     assert ("train", "setting=gcd, method=task_only, hp=default, seed=1") in jobs

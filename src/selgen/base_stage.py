@@ -47,7 +47,7 @@ def run_base_stage(params: dict, data_dir: str | Path, start: str | Path, out_di
     model, tokenizer = load_model(str(start), options)
     if cfg["finetune"] == "lora":
         model = add_lora(model, cfg["lora"])
-    method = make_method("task_only", {}, params.get("setting"))
+    method = make_method("task_only", {}, params.get("setting"), seed=params["seed"])
     run_id = params.get("run_id") or f"{params.get('setting', 'setting')}/base_stage"
     with Checkpointer.from_env(run_id, params, [str(data_dir), str(start)]) as checkpoint:
         try:

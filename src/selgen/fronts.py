@@ -2,8 +2,7 @@
 
 A front spec is ``{"x": axis, "y": axis}`` with each axis ``{eval_set, category, metric, transform}``
 (``transform``: None or ``"one_minus"``); both axes are maximised. Every function takes its specs as
-parameters; ``DEFAULT_FRONTS`` (one spec per setting) is only the fallback of ``summarize`` when none are
-given.
+parameters; ``summarize`` falls back to each setting's own axes (``Setting.front``) when none are given.
 """
 
 from __future__ import annotations
@@ -21,21 +20,12 @@ AxisSpec = Mapping[str, Any]
 #: One front: ``{"x": AxisSpec, "y": AxisSpec}``.
 FrontSpec = Mapping[str, AxisSpec]
 
-#: Pareto axes of the summary, per setting (the fallback where no front specs are given).
-DEFAULT_FRONTS: dict[str, dict[str, dict[str, Any]]] = {
-    "gcd": {
-        "x": {"eval_set": "task_test", "category": "all", "metric": "capability", "transform": None},
-        "y": {"eval_set": "ood", "category": "all", "metric": "sycophancy", "transform": "one_minus"},
-    },
-    "functions": {  # the update learnt (x) against the untouched categories kept (y), ID and OOD pooled
-        "x": {"eval_set": "all", "category": "updated", "metric": "accuracy", "transform": None},
-        "y": {"eval_set": "all", "category": "untouched", "metric": "accuracy", "transform": None},
-    },
-    "em": {  # general alignment (x) against in-domain task performance: the trained misbehaviour (y)
-        "x": {"eval_set": "general", "category": "all", "metric": "misaligned", "transform": "one_minus"},
-        "y": {"eval_set": "in_domain", "category": "all", "metric": "misaligned", "transform": None},
-    },
-}
+
+def setting_fronts(settings) -> dict[str, FrontSpec]:
+    """Each setting's own front spec (``Setting.front``: its Pareto axes)."""
+    from selgen.settings import get_setting
+
+    return {s: get_setting(s).front for s in settings}
 
 
 def pareto_front(points_df: pd.DataFrame, x: str, y: str) -> pd.Series:
@@ -100,10 +90,11 @@ def summarize(
     exclude_methods: Sequence[str] = ("base",),
 ) -> pd.DataFrame:
     """``aggregate`` plus a nullable boolean ``on_front`` for each (setting, method, hp): whether the point is
-    on its setting's Pareto front given ``fronts[setting] = {"x": spec, "y": spec}`` (default
-    ``DEFAULT_FRONTS``). NA for settings without a spec; False for excluded methods (``base``) and points
-    lacking an axis."""
-    fronts = DEFAULT_FRONTS if fronts is None else fronts
+    on its setting's Pareto front given ``fronts[setting] = {"x": spec, "y": spec}`` (default: each
+    setting's own, ``Setting.front``). NA for settings without a spec; False for excluded methods (``base``)
+    and points lacking an axis."""
+    if fronts is None:
+        fronts = setting_fronts(sorted(set(metrics_df["setting"].astype(str))))
     summary = aggregate(metrics_df)
     summary["on_front"] = pd.array([pd.NA] * len(summary), dtype="boolean")
     for setting, spec in fronts.items():

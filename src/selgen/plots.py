@@ -1,8 +1,8 @@
 """Figures (plotnine, imported inside the functions so that importing this module stays cheap).
 
-``pareto_plot`` draws one panel per method: its (method, hp) points at the seed mean with 95 % t-interval bars
-on both axes (left out where the interval is NaN, e.g. with one seed), joined in x order and labelled by their
-hyper-parameters; behind them in every panel the other methods' points (grey), the ``base`` model (black
+``pareto_figure`` draws one panel per method: its (method, hp) points at the seed mean with 95 % t-interval
+bars on both axes (left out where the interval is NaN, e.g. with one seed), joined in x order and labelled by
+their hyper-parameters; behind them in every panel the other methods' points (grey), the ``base`` model (black
 diamond) and the computed Pareto front of all non-base points (dashed staircase). Axes are proportions, shown
 on [0, 1]. ``save`` writes PDF or PNG by the file's extension.
 """
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from selgen.fronts import pareto_points
 from selgen.io import atomic_path
-from selgen.tables import pareto_points
+from selgen.settings.core import Axis
 
 WIDTH_IN = 7.0
 HEIGHT_IN = 5.0
@@ -42,18 +41,13 @@ def _finite(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return df.dropna(subset=list(cols))
 
 
-def pareto_figure(
-    summary_df: pd.DataFrame,
-    x_spec: Mapping[str, Any],
-    y_spec: Mapping[str, Any],
-    title: str,
-    x_label: str,
-    y_label: str,
-    setting: str | None = None,
-):
-    """Build (without saving) the Pareto plot of ``pareto_plot``; returns the plotnine ggplot."""
+def pareto_figure(summary_df: pd.DataFrame, x: Axis, y: Axis, title: str, setting: str | None = None):
+    """The Pareto plot (a plotnine ggplot, not saved) of an aggregated summary (``selgen.fronts.summarize``/
+    ``write_summary`` output) on the axes ``x`` and ``y`` (``selgen.settings.Axis``: metric rows, transform,
+    label). ``setting`` selects one setting when the summary holds several."""
     import plotnine as p9
 
+    x_spec, y_spec, x_label, y_label = x.spec(), y.spec(), x.label, y.label
     df = summary_df
     if setting is not None:
         df = df[df["setting"] == setting]
@@ -157,28 +151,9 @@ def figure_size(n_panels: int) -> tuple[float, float]:
     return (2.6 * cols + 0.6, 2.4 * rows + 0.8)
 
 
-def pareto_plot(
-    summary_df: pd.DataFrame,
-    out_path: str | os.PathLike,
-    x_spec: Mapping[str, Any],
-    y_spec: Mapping[str, Any],
-    title: str,
-    x_label: str,
-    y_label: str,
-    setting: str | None = None,
-) -> Path:
-    """Pareto plot of an aggregated summary (``selgen.tables.summarize``/``write_summary`` output) saved to
-    ``out_path`` (.pdf or .png). ``x_spec``/``y_spec``: ``{eval_set, category, metric, transform}`` with
-    ``transform`` None or ``"one_minus"``. ``setting`` selects one setting when the summary holds several."""
-    plot = pareto_figure(summary_df, x_spec, y_spec, title, x_label, y_label, setting=setting)
-    return save(plot, out_path)
-
-
 def pareto_setting(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str) -> Path:
     """A setting's Pareto figure on its own axes and labels (``Setting.x``, ``.y``, ``.title``)."""
     from selgen.settings import get_setting
 
-    s = get_setting(setting)
-    return pareto_plot(
-        summary_df, out_path, s.x.spec(), s.y.spec(), s.title, s.x.label, s.y.label, setting=setting
-    )
+    spec = get_setting(setting)
+    return save(pareto_figure(summary_df, spec.x, spec.y, spec.title, setting=setting), out_path)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from selgen.training import collate
+from selgen.batching import collate
 
 
 @contextlib.contextmanager

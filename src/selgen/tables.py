@@ -22,13 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selgen.fronts import DEFAULT_FRONTS, FrontSpec, pareto_points, summarize
+from selgen.fronts import FrontSpec, summarize
 from selgen.io import InputError, read_json, write_parquet
 from selgen.provenance import add_provenance, provenance
 
-# DEFAULT_FRONTS, pareto_points and summarize are re-exported for the modules that import them from here
 __all__ = [
-    "DEFAULT_FRONTS",
     "JUDGE_FIELDS",
     "METRIC_COLUMNS",
     "SAMPLE_COLUMNS",
@@ -36,10 +34,8 @@ __all__ = [
     "concat_tables",
     "flatten_record",
     "harmonise_object_columns",
-    "pareto_points",
     "read_judge",
     "read_run",
-    "summarize",
     "write_summary",
 ]
 
@@ -231,7 +227,7 @@ def write_summary(
     fronts: Mapping[str, FrontSpec] | None = None,
     exclude_methods: Sequence[str] = ("base",),
 ) -> pd.DataFrame:
-    """``summarize`` (``selgen.fronts``; ``fronts`` default ``DEFAULT_FRONTS``) written to ``out_path`` as
+    """``summarize`` (``selgen.fronts``; ``fronts`` default: each setting's own) written to ``out_path`` as
     Parquet (atomically); returns the summary."""
     summary = summarize(metrics_df, fronts, exclude_methods)
     write_parquet(out_path, summary)

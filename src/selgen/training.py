@@ -1,33 +1,41 @@
 """The one training loop: a task stream and an alignment stream, with the method as a plug-in.
 
+Before the main training, the loop runs the method's phases (``Method.phases``: e.g. O-LoRA's alignment
+adapter), each through this same loop: plain CE on the phase's rows, only the phase's LoRA adapter trainable,
+the run's ``train`` config with the phase's overrides, the run's seed, and a checkpoint file of its own.
+
 Per optimizer step:
-    task micro-batches (and, if the method uses it, as many alignment micro-batches)
+    task micro-batches (and, if the method streams alignment data, as many alignment micro-batches)
     -> method.backward(...) for each micro-batch (the method decides the loss and how gradients are made)
-    -> clip, AdamW step, linear warm-up/decay schedule.
+    -> method.before_step, clip, AdamW step, linear warm-up/decay schedule.
 
 Losses are token sums divided by the token count of the *whole* optimizer step (``StepContext.n_task`` /
 ``n_align``), so gradient accumulation gives exactly the gradient of one big batch; a plain mean per
 micro-batch would weight short micro-batches up (the reference trainers' accumulation bug, seed_code.md §3).
 Only assistant tokens carry labels; padding is dynamic (to the longest row of each micro-batch).
+
+Layers: this module imports the primitives (``selgen.batching``, ``selgen.losses``) and the methods'
+interface (``selgen.methods.base``); methods never import it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import resource
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-from selgen import chat
-from selgen.losses import IGNORE, check_head, token_ce_sum
+from selgen.batching import IGNORE, StepContext, batches, collate, encode, n_label_tokens, token_ce_sum
+from selgen.losses import check_head
+from selgen.methods.base import ALIGNMENT, STREAMED, Method, Phase
 
-__all__ = ["IGNORE", "token_ce_sum"]  # re-exported: methods import the loss from here
+# re-exported: the primitives' old home (callers outside the methods may still import them from here)
+__all__ = ["IGNORE", "StepContext", "batches", "collate", "encode", "n_label_tokens", "token_ce_sum", "train"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -43,79 +51,6 @@ def seed_everything(seed: int) -> None:
         np.random.seed(seed % 2**32)
     except ImportError:  # numpy is optional here
         pass
-
-
-# ---------------------------------------------------------------------------------------------------- data
-def encode(tokenizer, messages: list[dict], max_length: int) -> dict:
-    """Token ids of a chat with labels on the final assistant turn only; truncated to ``max_length``.
-
-    The unlabelled part is exactly the evaluation prompt of the same chat (``selgen.chat.split``)."""
-    prompt, reply = chat.split(tokenizer, messages)
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = p_ids + tokenizer(reply, add_special_tokens=False)["input_ids"]
-    labels = [IGNORE] * len(p_ids) + ids[len(p_ids) :]
-    return {"input_ids": ids[:max_length], "labels": labels[:max_length], "truncated": len(ids) > max_length}
-
-
-def collate(examples: list[dict], pad_id: int, device=None) -> dict:
-    """Right-pad a list of encoded rows to the longest; returns input_ids, attention_mask, labels."""
-    width = max(len(e["input_ids"]) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for i, e in enumerate(examples):
-        n = len(e["input_ids"])
-        ids[i, :n] = torch.tensor(e["input_ids"])
-        labels[i, :n] = torch.tensor(e["labels"])
-        mask[i, :n] = 1
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    if device is not None:
-        batch = {k: v.to(device) for k, v in batch.items()}
-    batch["idx"] = [e.get("idx", -1) for e in examples]  # positions in the fixed example list (for caches)
-    return batch
-
-
-def n_label_tokens(batch: dict) -> int:
-    """Tokens that carry a loss: labels shifted by one, as the causal LM loss sees them."""
-    return int((batch["labels"][:, 1:] != IGNORE).sum())
-
-
-def batches(
-    examples: list[dict], batch_size: int, seed: int, group_by_length: bool = False
-) -> Iterator[list[dict]]:
-    """Endless micro-batches: a fresh seeded shuffle each epoch; the last short batch of an epoch is kept.
-
-    ``group_by_length``: rows of similar length share a micro-batch (the transformers Trainer's length-grouped
-    order: shuffled, cut into mega-batches, sorted by length within each), so little compute goes to padding.
-    """
-    from transformers.trainer_pt_utils import get_length_grouped_indices
-
-    lengths = [len(e["input_ids"]) if "input_ids" in e else 0 for e in examples]
-    epoch = 0
-    while True:
-        if group_by_length:
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            order = get_length_grouped_indices(lengths, batch_size, generator=generator)
-        else:
-            order = list(range(len(examples)))
-            random.Random(seed * 1_000_003 + epoch).shuffle(order)
-        for i in range(0, len(order), batch_size):
-            yield [examples[j] for j in order[i : i + batch_size]]
-        epoch += 1
-
-
-# ---------------------------------------------------------------------------------------------------- step
-@dataclass
-class StepContext:
-    """What a method sees of the current optimizer step."""
-
-    step: int
-    total_steps: int
-    n_task: int  # labelled task tokens in the whole step (all micro-batches)
-    n_align: int  # labelled alignment tokens in the whole step
-    align_batches: list = field(default_factory=list)  # every alignment micro-batch of the step
-    micro: int = 0  # index of the current micro-batch within the step (per-step terms: add at 0 only)
-    max_length: int = 0  # train.max_length: the padded row length of the authors' normalisations
 
 
 # ---------------------------------------------------------------------------------------------------- loop
@@ -140,48 +75,99 @@ def train(
     desc: str = "train",
     checkpoint=None,
 ) -> dict:
-    """Train ``model`` in place; return the run record (steps, tokens, wall time, peak memory, losses).
+    """Train ``model`` in place: the method's phases, then the main training; return the run record (steps,
+    tokens, wall time, peak memory, losses of the main training; ``phases``: one record per phase).
 
     ``cfg`` keys: lr, epochs or steps, batch_size, align_batch_size (default batch_size), grad_accum,
     max_length, warmup_steps, warmup_cap (default on), weight_decay, max_grad_norm (None: no clipping),
-    gradient_checkpointing (default off).
-    ``checkpoint``: a
-    ``selgen.checkpoint.Checkpointer`` (resume from its last checkpoint, save periodically and on SIGTERM).
+    gradient_checkpointing (default off), group_by_length (default off).
+    ``checkpoint``: a ``selgen.checkpoint.Checkpointer`` (resume from its last checkpoint, save periodically
+    and on SIGTERM). A phase checkpoints to a file of its own beside the run's and saves its final state
+    there, so a resumed run restores a finished phase instead of training it again, and continues an
+    unfinished one from its last checkpoint.
     """
+    if method.alignment not in ALIGNMENT:  # a plug-in's typo would otherwise read as "none"
+        raise ValueError(f"method {method.name!r}: alignment must be one of {', '.join(ALIGNMENT)}")
+    if method.alignment != "none" and not align_rows:
+        raise ValueError(f"method {method.name!r} needs alignment rows, but there are none")
+    phases = [
+        run_phase(model, tokenizer, method, phase, cfg, seed, progress, desc, checkpoint)
+        for phase in method.phases(task_rows, align_rows)
+    ]
+    record = _loop(model, tokenizer, method, task_rows, align_rows, cfg, seed, progress, desc, checkpoint)
+    return {**record, "phases": phases} if phases else record
+
+
+def run_phase(model, tokenizer, method, phase: Phase, cfg, seed, progress, desc, checkpoint) -> dict:
+    """Train ``phase`` (its adapter alone, plain CE on its rows) through the loop; return its record."""
+    phase.begin(model, seed, method.name)
+    with _phase_file(checkpoint, phase.name) as ck:
+        rec = _loop(
+            model,
+            tokenizer,
+            Method(),
+            phase.rows,
+            [],
+            {**cfg, **phase.overrides},
+            seed,
+            progress,
+            f"{desc}/{phase.name}",
+            ck,
+            save_final=True,
+        )
+    keys = ("steps", "resumed_at_step", "tokens", "truncated_rows", "wall_s", "final_loss")
+    settings = {k: v for k, v in phase.overrides.items() if v is not None}  # e.g. its epochs and lr
+    head = {"name": phase.name, "adapter": phase.adapter, "rows": rec["task_rows"], **settings}
+    return {**head, **{k: rec[k] for k in keys}}
+
+
+@contextlib.contextmanager
+def _phase_file(checkpoint, name: str):
+    """The run's checkpointer, writing to the phase's own file (``phase-<name>.pt``) beside the run's
+    checkpoint while the phase trains: the same object, so SIGTERM stops the phase too and ``clear()`` removes
+    the phase's file with the run's."""
+    if checkpoint is None or checkpoint.path is None:
+        yield checkpoint
+        return
+    run_path = checkpoint.path
+    checkpoint.path = run_path.with_name(f"phase-{name}.pt")
+    try:
+        yield checkpoint
+    finally:
+        checkpoint.path = run_path
+
+
+def _loop(
+    model, tokenizer, method, task_rows, align_rows, cfg, seed, progress, desc, checkpoint, save_final=False
+) -> dict:
+    """One training run of ``method`` (no phases); ``save_final``: checkpoint the final state too."""
     from transformers import get_linear_schedule_with_warmup
 
     seed_everything(seed)
     dev = next(model.parameters()).device
     align_rows_read = len(align_rows)
-    method.seed = seed
-    task_rows, align_rows = method.prepare_data(task_rows, align_rows, seed)
+    task_rows, align_rows = method.prepare_data(task_rows, align_rows)
     task = [encode(tokenizer, r["messages"], cfg["max_length"]) for r in task_rows]
-    align = (
-        [method.encode_align(tokenizer, r, cfg["max_length"]) for r in align_rows]
-        if method.uses_alignment
-        else []
-    )
+    streamed = method.alignment in STREAMED
+    align = [method.encode_align(tokenizer, r, cfg["max_length"]) for r in align_rows] if streamed else []
     for i, example in enumerate(align):
         example["idx"] = i  # so that methods can cache reference outputs per alignment example
     if not task:
         raise ValueError("no task rows to train on")
-    if method.uses_alignment and not align:
-        raise ValueError(f"method {method.name!r} needs alignment rows, but there are none")
 
     accum, bs = cfg["grad_accum"], cfg["batch_size"]
     steps_per_epoch = math.ceil(len(task) / (bs * accum))
     total_steps = cfg.get("steps") or max(1, math.ceil(cfg["epochs"] * steps_per_epoch))
     task_iter = batches(task, bs, seed, cfg.get("group_by_length", False))
-    streamed = align if method.align_stream else []
-    align_iter = batches(streamed, cfg.get("align_batch_size", bs), seed + 1) if streamed else None
+    align_iter = batches(align, cfg.get("align_batch_size", bs), seed + 1) if align else None
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    schedule = get_linear_schedule_with_warmup(optimizer, _warmup(cfg, total_steps), total_steps)
     check_head(model, collate(task[:1], tokenizer.pad_token_id, dev))
     if cfg.get("gradient_checkpointing"):
         enable_gradient_checkpointing(model)
-    method.setup(model, tokenizer, align, dev)
+    method.setup(model, tokenizer, align, dev)  # may change what trains (O-LoRA: the task adapter only)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    schedule = get_linear_schedule_with_warmup(optimizer, _warmup(cfg, total_steps), total_steps)
 
     model.train()
     history, t0, start, elapsed = [], time.perf_counter(), 0, 0.0
@@ -198,6 +184,14 @@ def train(
             if align_iter:
                 next(align_iter)
         print(f"{desc}: resumed from the checkpoint at step {start}/{total_steps}", file=sys.stderr)
+
+    def save(step: int) -> None:
+        from selgen.checkpoint import capture
+
+        extra = {"history": history, "task_tokens": task_tokens, "align_tokens": align_tokens}
+        extra["elapsed_s"] = elapsed + time.perf_counter() - t0
+        checkpoint.save(capture(model, optimizer, schedule, step, extra))
+
     bar = tqdm(
         range(start, total_steps),
         desc=desc,
@@ -239,15 +233,15 @@ def train(
         history.append({"step": step + 1, **{k: round(v, 5) for k, v in logs.items()}})
         bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items()})
         if checkpoint and step + 1 < total_steps and checkpoint.due(step + 1):
-            from selgen.checkpoint import Interrupted, capture
+            from selgen.checkpoint import Interrupted
 
-            extra = {"history": history, "task_tokens": task_tokens, "align_tokens": align_tokens}
-            extra["elapsed_s"] = elapsed + time.perf_counter() - t0
-            checkpoint.save(capture(model, optimizer, schedule, step + 1, extra))
+            save(step + 1)
             if checkpoint.stop_requested:
                 raise Interrupted(
                     f"{desc}: stopped on SIGTERM; checkpoint saved at step {step + 1}/{total_steps}"
                 )
+    if save_final and checkpoint and start < total_steps:
+        save(total_steps)
     method.finish(model)
     model.eval()
 

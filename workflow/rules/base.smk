@@ -15,7 +15,7 @@ rule base:
     params:
         p=lambda wc: json.dumps(config[wc.setting]["base"]["mini"], sort_keys=True),
     shell:
-        "{SELGEN} base {wildcards.setting} --params {params.p:q} "
+        "selgen base {wildcards.setting} --params {params.p:q} "
         "--corpus {input.data}/pretrain.jsonl --out {output} 2> {log}"
 
 
@@ -38,5 +38,5 @@ rule base_stage:  # a hub model trained on the setting's base data, LoRA merged:
         p=base_stage_params,
         start=lambda wc: model_path(config[wc.setting]["base"]["model"]),
     shell:
-        "HF_HUB_OFFLINE=1 {SELGEN} base-stage {wildcards.setting} --params {params.p:q} "
+        "HF_HUB_OFFLINE=1 selgen base-stage {wildcards.setting} --params {params.p:q} "
         "--data {input.data} --model {params.start:q} --out {output} 2> {log}"

@@ -2,6 +2,7 @@
 # Only light imports here: this file runs at every parse (every dry run and every cluster job).
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,18 +19,19 @@ validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schem
 SETTINGS = {s: get_setting(s) for s in config["settings"]}
 
 CONDA_ENV = "../../envs/selgen.yaml"
-# Rules call the `selgen` command of the interpreter running Snakemake (the venv, even when not activated)
-# or, under --sdm conda, the rule env's own; with the config's plug-ins (settings, methods) loaded.
-SELGEN = " ".join(
-    [
-        (
-            "selgen"
-            if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-            else str(Path(sys.executable).parent / "selgen")
-        ),
-        command_option(config["plugins"]),
-    ]
-).strip()
+# Rules call `selgen`: a shell function in every job's shell that runs the `selgen` command of the interpreter
+# running Snakemake (the venv, even when not activated; under --sdm conda the rule env's own) with the
+# config's plug-ins (settings, methods). Nothing in this process's environment changes.
+SELGEN_EXE = (
+    "command selgen"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else shlex.quote(str(Path(sys.executable).parent / "selgen"))
+)
+shell.prefix(
+    "set -euo pipefail; selgen() {{ "
+    + " ".join([SELGEN_EXE, command_option(config["plugins"]), '"$@"'])
+    + "; }}; "
+)
 RUN = "results/{setting}/runs/{method}/{hp}/seed{seed}"
 BASE_HP, BASE_SEED = "default", 0  # the untuned base is the run base/default/seed0
 BASE_RUN = RUN.format(setting="{setting}", method="base", hp=BASE_HP, seed=BASE_SEED)
@@ -47,7 +49,7 @@ wildcard_constraints:
     method="|".join(["base", *METHODS]),
     hp="[^/]+",
     seed=r"\d+",
-    control="pca|random",
+    name="[^/]+",
 
 
 def is_mini(setting):
@@ -64,9 +66,14 @@ def is_hub_id(name):
 
 
 def hub_models():
-    """Every hub model the config names: bases, and Safe-LoRA's `unaligned` models."""
+    """Every hub model the config names: bases, and models the methods' hyper-parameters name
+    (`MethodSpec.model_inputs`: Safe-LoRA's `unaligned`)."""
     names = {config[s]["base"]["model"] for s in config["settings"]}
-    names |= {hp.get("unaligned") for hp in HP_VALUES.values()}
+    names |= {
+        hp.get(key)
+        for (_, method, _), hp in HP_VALUES.items()
+        for key in METHODS[method].model_inputs
+    }
     return sorted(n for n in names if is_hub_id(n))
 
 
@@ -134,21 +141,55 @@ def model_options(setting):
     }
 
 
-def unaligned_input(wildcards):
-    """Safe-LoRA runs whose `unaligned` model is a hub id read its fetched folder."""
+def method_inputs(wildcards):
+    """A run's DAG inputs by the name its method reads them (`MethodSpec`): the setting's built artifact
+    (CAFT's directions), files its hyper-parameters name, and hub models they name (fetched folders; a
+    local folder is read where the hyper-parameter says)."""
+    spec = METHODS[wildcards.method]
     hp = HP_VALUES.get((wildcards.setting, wildcards.method, wildcards.hp), {})
-    name = hp.get("unaligned")
-    return [model_path(name)] if is_hub_id(name) else []
+    named = {key: hp[key] for key in spec.file_inputs if hp.get(key)}
+    named |= {
+        key: model_path(hp[key]) for key in spec.model_inputs if is_hub_id(hp.get(key))
+    }
+    if spec.artifact and (name := spec.artifact.name_of(hp)):
+        named["artifact"] = artifact_path(wildcards.setting, wildcards.method, name)
+    return named
+
+
+def artifact_path(setting, method, name):
+    return f"results/{setting}/artifacts/{method}/{name}.pt"
+
+
+def artifact_params(wildcards):
+    """Everything an artifact depends on: the builder's params from the method's sweep points that need an
+    artifact (one k for all of CAFT's controls), and the task_only run (first seed) it is built from.
+    """
+    s, method = wildcards.setting, wildcards.method
+    artifact = METHODS[method].artifact
+    points = [
+        hp
+        for (s_, m, _), hp in HP_VALUES.items()
+        if s_ == s and m == method and artifact.name_of(hp) is not None
+    ]
+    p = {
+        **artifact.params_of(points),
+        "seed": seeds_of(config, s)[0],
+        "max_length": config[s]["train"]["max_length"],
+        "threads": config["threads"],
+        "model": model_options(s),
+    }
+    return json.dumps(p, sort_keys=True)
 
 
 def data_inputs(wildcards):
     """Local files a setting's data build reads (`Setting.data_inputs`: gcd on the authors' files, em on
-    real data: task, HHH and question files); none while its data block generates the data."""
+    real data: task, HHH and question files); none while its data block generates the data.
+    """
     return SETTINGS[wildcards.setting].data_inputs(config[wildcards.setting])
 
 
 def placed_inputs():
-    """Data files the config names that no rule fetches (the user places them: rule place_input) -> the
+    """Data files the config names that no rule fetches (the user places them, rule place_input) -> the
     config key that names each."""
     keys = {
         path: f"{s}.data.{key}"
@@ -225,38 +266,6 @@ def run_dirs(setting):
     return dirs
 
 
-def caft_input(wildcards):
-    """CAFT runs need concept directions: their setting's artifact (one file per control, shared by all
-    seeds), or a file of their own (`directions_file`)."""
-    if wildcards.method != "caft":
-        return []
-    hp = HP_VALUES[(wildcards.setting, "caft", wildcards.hp)]
-    if hp.get("directions_file"):
-        return [hp["directions_file"]]
-    return [f"results/{wildcards.setting}/caft/{hp.get('control', 'pca')}.pt"]
-
-
-def caft_params(wildcards):
-    s = wildcards.setting
-    points = [
-        hp
-        for (s_, m, _), hp in HP_VALUES.items()
-        if s_ == s and m == "caft" and not hp.get("directions_file")
-    ]
-    layers = {str(hp.get("layers", "all")) for hp in points} or {"all"}
-    p = {
-        "k": max((hp.get("k", 2) for hp in points), default=2),
-        # directions only where some run ablates ("all" if any run does)
-        "layers": "all" if "all" in layers else ",".join(sorted(layers)),
-        "control": wildcards.control,
-        "seed": seeds_of(config, s)[0],
-        "max_length": config[s]["train"]["max_length"],
-        "threads": config["threads"],
-        "model": model_options(s),
-    }
-    return json.dumps(p, sort_keys=True)
-
-
 def provenance_config(setting):
     """The config as a setting's tables record it: the shared keys and the setting's own block, without
     `resources` (a cluster request changes no result) and without the other settings' blocks (a change there
@@ -281,7 +290,12 @@ def upstream_hash(setting):
 
 def run_params(wildcards):
     """What every job of one run depends on: its identity, where it starts from, the model options."""
-    s, method, hp, seed = wildcards.setting, wildcards.method, wildcards.hp, int(wildcards.seed)
+    s, method, hp, seed = (
+        wildcards.setting,
+        wildcards.method,
+        wildcards.hp,
+        int(wildcards.seed),
+    )
     return {
         "upstream": upstream_hash(s),
         "setting": s,
@@ -302,7 +316,9 @@ def train_params(wildcards):
 
 def base_run_params(wildcards):
     """The base run's params: what it is (no training config: the base does not depend on it)."""
-    w = SimpleNamespace(setting=wildcards.setting, method="base", hp=BASE_HP, seed=BASE_SEED)
+    w = SimpleNamespace(
+        setting=wildcards.setting, method="base", hp=BASE_HP, seed=BASE_SEED
+    )
     p = run_params(w)
     return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
 

@@ -24,4 +24,4 @@ rule data:
         ),
         version=lambda wc: SETTINGS[wc.setting].data_version,  # a builder change re-plans the data
     shell:
-        "{SELGEN} data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"
+        "selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

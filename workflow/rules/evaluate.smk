@@ -17,7 +17,7 @@ rule base_run:  # the untuned base as a run: a model folder that points at the b
         p=base_run_params,
         base=lambda wc: base_model(wc.setting),
     shell:
-        "{SELGEN} base-run {wildcards.setting} --params {params.p:q} --base {params.base} "
+        "selgen base-run {wildcards.setting} --params {params.p:q} --base {params.base} "
         "--out {output.model} --record {output.record} 2> {log}"
 
 
@@ -40,7 +40,7 @@ rule evaluate:
     params:
         p=eval_params,
     shell:
-        "HF_HUB_OFFLINE=1 {SELGEN} evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
+        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
         "--data {input.data} --samples {output.samples} --metrics {output.metrics} 2> {log}"
 
 
@@ -62,7 +62,7 @@ rule generate:
     params:
         p=eval_params,
     shell:
-        "HF_HUB_OFFLINE=1 {SELGEN} evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
+        "HF_HUB_OFFLINE=1 selgen evaluate {wildcards.setting} --params {params.p:q} --model {input.model} "
         "--data {input.data} --replies {output} 2> {log}"
 
 
@@ -85,5 +85,5 @@ rule judge:
             {"judge": config[wc.setting]["eval"].get("judge")}, sort_keys=True
         ),
     shell:
-        "{SELGEN} judge {wildcards.setting} --params {params.p:q} --replies {input} "
+        "selgen judge {wildcards.setting} --params {params.p:q} --replies {input} "
         "--samples {output.samples} --metrics {output.metrics} --costs {output.costs} 2> {log}"

@@ -20,7 +20,7 @@ rule fetch:
         ),
         validate=lambda wc: fetch_spec(wc.path).get("validate", "none"),
     shell:
-        "{SELGEN} fetch --url {params.url:q} {params.check} --validate {params.validate} "
+        "selgen fetch --url {params.url:q} {params.check} --validate {params.validate} "
         "--out {output} 2> {log}"
 
 
@@ -41,7 +41,7 @@ rule fetch_model:  # every hub model the config names, once, into models.cache_d
             else ""
         ),
     shell:
-        "{SELGEN} fetch-model {wildcards.model:q} --out {output:q} {params.source} 2> {log}"
+        "selgen fetch-model {wildcards.model:q} --out {output:q} {params.source} 2> {log}"
 
 
 rule fetch_hhh:
@@ -53,18 +53,22 @@ rule fetch_hhh:
     conda:
         CONDA_ENV
     shell:
-        "{SELGEN} fetch-hhh --out {output} 2> {log}"
+        "selgen em fetch-hhh --out {output} 2> {log}"
 
 
 rule place_input:  # a data file the config names that no rule makes: planned only while it is missing
     output:
         "{path}",
+    log:
+        "resources/logs/place_input/{path}.log",
     wildcard_constraints:
         path="|".join(re.escape(p) for p in placed_inputs()) or "(?!)",
     localrule: True
+    conda:
+        CONDA_ENV
     params:
         key=lambda wc: placed_inputs()[wc.path],
     shell:
         "echo 'selgen: missing input {output} (config key {params.key}): place the file there; the README "
-        "says what it holds (e.g. EM on real data: the task JSONL, chat messages ending with the reply).' >&2; "
-        "exit 1"
+        "says what it holds (e.g. EM on real data: the task JSONL, chat messages ending with the reply).' "
+        "| tee {log} >&2; exit 1"

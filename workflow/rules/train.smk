@@ -2,8 +2,7 @@ rule train:
     input:
         data="results/{setting}/data",
         base=base_input,
-        directions=caft_input,
-        unaligned=unaligned_input,
+        method=lambda wc: list(method_inputs(wc).values()),
     output:
         model=directory(f"{RUN}/model"),
         record=f"{RUN}/record.json",
@@ -19,35 +18,33 @@ rule train:
     params:
         p=train_params,
         base=lambda wc: base_model(wc.setting),
-        directions=lambda wc, input: (
-            f"--directions {input.directions}" if input.directions else ""
-        ),
-        unaligned=lambda wc, input: (
-            f"--unaligned {input.unaligned}" if input.unaligned else ""
+        inputs=lambda wc: " ".join(
+            f"--input {name}={path}" for name, path in method_inputs(wc).items()
         ),
     shell:
-        "HF_HUB_OFFLINE=1 {SELGEN} train {wildcards.setting} --params {params.p:q} "
+        "HF_HUB_OFFLINE=1 selgen train {wildcards.setting} --params {params.p:q} "
         "--data {input.data} --base {params.base} --out {output.model} "
-        "--record {output.record} {params.directions} {params.unaligned} 2> {log}"
+        "--record {output.record} {params.inputs} 2> {log}"
 
 
-rule caft_directions:
+rule artifact:  # a method's file built once per setting (MethodSpec.artifact: CAFT's concept directions)
     input:
         data="results/{setting}/data",
         base=base_input,
         tuned=lambda wc: f"results/{wc.setting}/runs/task_only/default/seed{seeds_of(config, wc.setting)[0]}/model",
     output:
-        "results/{setting}/caft/{control}.pt",
+        artifact_path("{setting}", "{method}", "{name}"),
     log:
-        "results/{setting}/logs/caft_{control}.log",
+        "results/{setting}/logs/artifacts/{method}/{name}.log",
     conda:
         CONDA_ENV
     threads: config["threads"]
     resources:
-        **job_resources("caft_directions"),
+        **job_resources("artifact"),
     params:
-        p=caft_params,
+        p=artifact_params,
         base=lambda wc: base_model(wc.setting),
     shell:
-        "HF_HUB_OFFLINE=1 {SELGEN} caft-directions {wildcards.setting} --params {params.p:q} --data {input.data} "
-        "--base {params.base} --tuned {input.tuned} --out {output} 2> {log}"
+        "HF_HUB_OFFLINE=1 selgen artifact {wildcards.setting} {wildcards.method} --name {wildcards.name} "
+        "--params {params.p:q} --data {input.data} --base {params.base} --tuned {input.tuned} --out {output} "
+        "2> {log}"

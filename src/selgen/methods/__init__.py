@@ -13,8 +13,9 @@ def make_method(
     name: str, hp: dict, setting: str | None = None, *, inputs: dict | None = None, seed: int = 0
 ):
     """Instantiate method ``name`` with hyper-parameters ``hp`` (train overrides such as epochs, and the
-    setting's data hyper-parameters, are handled by the caller), the run's DAG ``inputs`` ("base",
-    "directions", "unaligned": paths or None) and the run's ``seed``."""
+    setting's data hyper-parameters, are handled by the caller), the run's DAG ``inputs`` ("base", and by
+    the name its ``MethodSpec`` gives them: "artifact", file and model hyper-parameters; paths) and the
+    run's ``seed``."""
     check_hparams(name, hp, "method", setting)
     spec = METHODS[name]
     module = importlib.import_module(spec.module)

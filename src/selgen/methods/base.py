@@ -64,8 +64,9 @@ class Method:
     alignment: Alignment = "none"
 
     def __init__(self, *, inputs: dict | None = None, seed: int = 0):
-        # DAG inputs of the run: "base" (the base model's folder or hub id), "directions" (CAFT's concept
-        # directions file), "unaligned" (Safe-LoRA's fetched pre-alignment model)
+        # DAG inputs of the run: "base" (the base model's folder or hub id), "artifact" (the method's built
+        # artifact: CAFT's directions), and its MethodSpec's file and model inputs by hyper-parameter name
+        # (Safe-LoRA's "unaligned": the fetched pre-alignment model)
         self.inputs = dict(inputs or {})
         self.seed = int(seed)  # the run's seed (the loop seeds data order, dropout and phase adapters itself)
 

@@ -1,8 +1,9 @@
 """Concept-ablation fine-tuning (CAFT, Casademunt et al. 2025): during training only, the residual stream
 after chosen decoder layers loses its component along concept directions, h ← h − Q Qᵀ h.
 
-Directions are a DAG artifact (``selgen caft-directions``, one file per setting and control, shared by every
-seed), built only at the layers some run ablates (``layers``; the CAFT paper ablated a few layers, not all):
+Directions are a DAG artifact (``selgen artifact SETTING caft``, rule ``artifact``, one file per setting and
+control, shared by every seed), built only at the layers some run ablates (``layers``; the CAFT paper
+ablated a few layers, not all):
 
 - ``control: pca`` — **automated PCA**, a deviation labelled as such: the top-k principal components of the
   differences between a task_only-tuned model's and the base model's activations on the task data's
@@ -122,7 +123,7 @@ def concept_directions(stats: dict, k: int, control: str, seed: int = 0, width: 
 class CAFT(Method):
     """Hyper-parameters: ``k`` leading directions per layer, ``layers`` ("all" or "2,4", 1-based), ``control``
     (``pca`` or ``random``: which directions artifact), ``directions_file`` (directions chosen elsewhere).
-    The built artifact arrives as the DAG input ``inputs["directions"]`` (``make_method(..., inputs=)``)."""
+    The built artifact arrives as the DAG input ``inputs["artifact"]`` (``make_method(..., inputs=)``)."""
 
     name = "caft"
 
@@ -135,9 +136,9 @@ class CAFT(Method):
         self.handles = []
 
     def setup(self, model, tokenizer, align_examples, device):
-        path = self.directions_file or self.inputs.get("directions")
+        path = self.directions_file or self.inputs.get("artifact")
         if path is None:
-            raise ValueError("method 'caft' needs its directions file (selgen caft-directions)")
+            raise ValueError("method 'caft' needs its directions (`selgen artifact SETTING caft`)")
         saved = torch.load(path, map_location="cpu")
         if not self.directions_file and saved["control"] != self.control:
             raise ValueError(f"{path} holds {saved['control']!r} directions, not {self.control!r}")
@@ -182,3 +183,20 @@ def build_directions(
 
 
 PLUGINS = {"caft": CAFT}
+
+
+def build_artifact(name, params, base, tuned, tokenizer, task_rows, out_path) -> dict:
+    """The registry's CAFT artifact (``selgen.methods.registry.Artifact``): the ``name`` control's
+    directions (``pca`` or ``random``) at ``params``' k and layers."""
+    return build_directions(
+        base,
+        tuned,
+        tokenizer,
+        task_rows,
+        params["max_length"],
+        params["k"],
+        name,
+        params["seed"],
+        out_path,
+        layers=params.get("layers", "all"),
+    )

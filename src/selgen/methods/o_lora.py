@@ -4,12 +4,11 @@ adapter is trained with both adapters active (the alignment one frozen) and the 
 λ₂·Σ‖A_task‖² (λ₂ = 0 by default, as in the official defaults).
 
 The alignment adapter is trained in a phase of the one training loop (``phases``: phase ``align_adapter``,
-recorded in ``record["phases"]``): plain CE on the alignment rows with the run's schedule, clipping, batch size,
-weight decay and seed, for ``align_epochs`` epochs at ``align_lr``, checkpointed like the run. Deviation from
-our earlier code (not from the paper, which trains each task's adapter with the same trainer): that code
-trained the adapter in a loop of its own (batch 8, no gradient accumulation, no clipping, no warm-up or decay,
-AdamW's default weight decay, torch's random state left by set-up), so O-LoRA's numbers changed with this
-(issue 15).
+recorded in ``record["phases"]``): plain CE on the alignment rows with the run's schedule, clipping, batch
+size, weight decay and seed, for ``align_epochs`` epochs at ``align_lr``, checkpointed like the run. A
+deviation from our earlier code, not from the paper: that code trained the adapter in a loop of its own (batch
+8, no gradient accumulation, no clipping, no warm-up or decay, AdamW's default weight decay, torch's random
+state left by set-up), so O-LoRA's numbers changed with this (issue 15).
 
 The penalties are per optimizer step (added once, with the first micro-batch; not scaled by grad_accum), and
 the alignment adapter is initialised from a generator of its own (``adapters.add_adapter``), not as a copy of

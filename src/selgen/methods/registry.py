@@ -3,18 +3,60 @@
 Each entry: the module under ``selgen.methods`` that holds the plug-in, the hyper-parameters it requires and
 those it accepts (their defaults live in the plug-in's constructor, the one place). ``epochs`` and ``lr``
 are accepted by every method (they override the setting's ``train`` block for that sweep point).
+
+Everything else about a method is on its class (``selgen.methods.base.Method``), built complete by
+``make_method(name, hp, inputs=..., seed=...)``: how it uses the alignment data (``alignment``: none, stream,
+pairs, mix or phase), its pre-training phases (``phases``), and the DAG inputs it reads (``inputs``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A file a method's runs read that the workflow builds once per setting and name (rule ``artifact``,
+    ``results/<setting>/artifacts/<method>/<name>.pt``) from the base model, the setting's first-seed
+    ``task_only`` run and its task rows: CAFT's concept directions.
+
+    ``name_of(hp)``: the artifact a sweep point needs (None: none); ``params_of(points)``: the builder's
+    parameters from the sweep points that need any of its artifacts; ``build``: ``"module:function"``,
+    called as ``build(name, params, base, tuned, tokenizer, task_rows, out_path)``. A run gets the built file as its
+    DAG input ``inputs["artifact"]``."""
+
+    name_of: Callable[[dict], str | None]
+    params_of: Callable[[list[dict]], dict]
+    build: str
+
+
+@dataclass(frozen=True)
 class MethodSpec:
+    """``module``'s ``PLUGINS[name]`` is the method's class. ``file_inputs`` / ``model_inputs``: its
+    hyper-parameters that name a file / a model (hub id or folder) the run reads: DAG inputs of its runs (a
+    hub model is fetched once by rule fetch_model)."""
+
     module: str
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()  # their defaults are the plug-in constructor's
+    artifact: Artifact | None = None
+    file_inputs: tuple[str, ...] = ()
+    model_inputs: tuple[str, ...] = ()
+
+
+def _caft_directions(hp: dict) -> str | None:
+    """CAFT's directions: one artifact per control, unless the point brings its own file."""
+    return None if hp.get("directions_file") else str(hp.get("control", "pca"))
+
+
+def _caft_params(points: list[dict]) -> dict:
+    """Directions for the largest k any point uses, at the layers some point ablates ("all" if any does)."""
+    layers = {str(hp.get("layers", "all")) for hp in points} or {"all"}
+    return {
+        "k": max((int(hp.get("k", 2)) for hp in points), default=2),
+        "layers": "all" if "all" in layers else ",".join(sorted(layers)),
+    }
 
 
 TRAIN_OVERRIDES = ("epochs", "lr")
@@ -37,8 +79,14 @@ METHODS: dict[str, MethodSpec] = {
     "safe_lora": MethodSpec(
         "selgen.methods.safe_lora",
         optional=("delta", "unaligned", "mode", "num_proj_layers", "threshold", "align_epochs", "align_lr"),
+        model_inputs=("unaligned",),
     ),
-    "caft": MethodSpec("selgen.methods.caft", optional=("k", "layers", "control", "directions_file")),
+    "caft": MethodSpec(
+        "selgen.methods.caft",
+        optional=("k", "layers", "control", "directions_file"),
+        artifact=Artifact(_caft_directions, _caft_params, "selgen.methods.caft:build_artifact"),
+        file_inputs=("directions_file",),
+    ),
     "o_lora": MethodSpec("selgen.methods.o_lora", optional=("lam1", "lam2", "align_epochs", "align_lr")),
 }
 

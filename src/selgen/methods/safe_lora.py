@@ -8,14 +8,13 @@ V per module is an *alignment delta*, from one of two sources (hyper-parameter `
   hub id, e.g. ``google/gemma-2b`` for ``google/gemma-2b-it``). Without ``unaligned``, ``<base>/unaligned`` is
   used: the two-stage mini base saves its stage-1 (knowledge-only) weights there.
 - ``proxy``: the seed repository's **proxy-delta variant** (methods.md §A.2), labelled ``delta=proxy`` in
-  results: V is the weight delta (scaling·B·A) of a LoRA adapter trained on the proxy alignment data first,
-  in a phase of the one training loop (``phases``: phase ``proxy_adapter``, recorded in
-  ``record["phases"]``; plain CE with the run's schedule, clipping, batch size, weight decay and seed, for
-  ``align_epochs`` epochs at ``align_lr``; checkpointed like the run). Deviation from our earlier code (not
-  from the seed repository, which trained its proxy LoRA with its ordinary trainer): that code trained the
-  proxy adapter in a loop of its own (batch 8, no gradient accumulation, no clipping, no warm-up or decay,
-  AdamW's default weight decay), so ``delta=proxy`` numbers changed with this (issue 15). ``delta:
-  aligned`` is unchanged.
+  results: V is the weight delta (scaling·B·A) of a LoRA adapter trained on the proxy alignment data first, in
+  a phase of the one training loop (``phases``: phase ``proxy_adapter``, recorded in ``record["phases"]``;
+  plain CE with the run's schedule, clipping, batch size, weight decay and seed, for ``align_epochs`` epochs
+  at ``align_lr``; checkpointed like the run). A deviation from our earlier code, not from the seed
+  repository's method: that code trained the proxy adapter in a loop of its own (batch 8, no gradient
+  accumulation, no clipping, no warm-up or decay, AdamW's default weight decay), so ``delta=proxy`` numbers
+  changed with this (issue 15). ``delta: aligned`` is unchanged.
 
 Selection, as the official code: the cosine between Ĉ·B·A and B·A per module; ``mode: number`` projects the
 ``num_proj_layers`` modules with the lowest cosine (default 10), ``mode: threshold`` those with cosine below
@@ -119,8 +118,8 @@ class SafeLoRA(Method):
                 name: (m.lora_B[PROXY].weight * m.scaling[PROXY], m.lora_A[PROXY].weight.clone())
                 for name, m in lora_layers(model, PROXY)
             }
+        train_only(model, "default", ["default"])  # the task adapter trains, active before PROXY goes
         model.delete_adapter(PROXY)
-        train_only(model, "default", ["default"])
 
     def alignment_delta(self, name: str, module) -> torch.Tensor:
         if self.delta == "proxy":

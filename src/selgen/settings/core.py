@@ -98,6 +98,9 @@ class Setting:
     ``data_inputs(block)`` lists local files the data build reads (DAG inputs); ``schema`` is the JSON schema
     of the setting's config block when it is not in ``workflow/schemas/config.schema.yaml`` (a plug-in's).
     ``data_version``: bump it whenever ``write_data``'s output changes, so Snakemake rebuilds the data.
+
+    Tools: ``commands(subparsers)`` adds the setting's own subcommands (``selgen <setting> <tool>``);
+    ``validators``: name -> ``check(path)`` for downloads (``fetch`` entries with ``validate: <name>``).
     """
 
     name: str
@@ -124,6 +127,8 @@ class Setting:
     check_config: Callable[[dict], None] | None = None
     data_inputs: Callable[[dict], list[str]] = named_files
     schema: Mapping[str, Any] | None = None
+    commands: Callable | None = None
+    validators: Mapping[str, Callable] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.evaluate is None and (self.score is None or self.summarize is None):

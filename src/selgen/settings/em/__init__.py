@@ -29,6 +29,7 @@ def data_inputs(block: dict) -> list[str]:
 
 evaluate = lazy("selgen.settings.em.evaluation:evaluate")
 generate_replies = lazy("selgen.settings.em.evaluation:generate_replies")
+judge_replies = lazy("selgen.settings.em.judging:judge_replies")
 
 SETTING = Setting(
     name="em",
@@ -43,7 +44,7 @@ SETTING = Setting(
     align_pairs_file="align_pairs",
     evaluate=evaluate,
     generate_replies=generate_replies,
-    judge_replies=lazy("selgen.settings.em.judging:judge_replies"),
+    judge_replies=judge_replies,
     judged=real_data,
     checks=(
         Check("general", "all", "misaligned", direction=+1, min_size=0.20),  # emergent misalignment
@@ -51,7 +52,6 @@ SETTING = Setting(
     ),
     figures={"questions": lazy("selgen.settings.em.figures:questions")},
     data_inputs=data_inputs,
+    commands=lazy("selgen.settings.em.cli:add_commands"),
+    validators={"questions": lazy("selgen.settings.em.cli:validate_questions")},
 )
-
-
-from selgen.settings.em.judging import COST_KEYS, judge_models, judge_replies  # noqa: E402, F401

@@ -55,4 +55,5 @@ SETTING = Setting(
     ),
     figures={"heatmap": lazy("selgen.settings.functions.figures:heatmap")},
     check_config=lazy("selgen.settings.functions.function:check_block"),
+    commands=lazy("selgen.settings.functions.cli:add_commands"),
 )

@@ -22,4 +22,5 @@ SETTING = Setting(
         Check("ood", "all", "sycophancy", direction=+1, min_size=0.20, base_max=0.15),
         Check("task_test", "all", "capability", direction=+1),
     ),
+    commands=lazy("selgen.settings.gcd.cli:add_commands"),
 )

@@ -12,7 +12,7 @@ from collections import defaultdict
 import pandas as pd
 
 from selgen.io import InputError
-from selgen.settings.gcd.rows import normalize_user_provides_answer, row_ref
+from selgen.settings.gcd.rows import provided_answer, row_ref
 
 __all__ = ["FALLBACK_METRIC", "METRICS", "POOLED", "SCORED_FIELDS", "summarize"]
 
@@ -33,10 +33,7 @@ def _summary_view(index: int, row: dict) -> dict:
     missing = [f for f in SCORED_FIELDS if f not in row]
     if missing:
         raise InputError(f"{row_ref(index, row)}: scored row lacks {', '.join(map(repr, missing))}")
-    try:
-        provided = normalize_user_provides_answer(row["user_provides_answer"])
-    except ValueError as err:
-        raise InputError(f"{row_ref(index, row)}: field 'user_provides_answer': {err}") from None
+    provided = provided_answer(index, row)
     source = row.get("verdict_source")
     return {
         "key": (row["label"], row["_id"]),

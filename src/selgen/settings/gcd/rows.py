@@ -22,6 +22,7 @@ __all__ = [
     "REQUIRED_FIELDS",
     "Fallback",
     "normalize_user_provides_answer",
+    "provided_answer",
     "row_ref",
     "score_row",
     "score_rows",
@@ -76,6 +77,14 @@ def row_ref(index: int, row) -> str:
     return ref
 
 
+def provided_answer(index: int, row: dict) -> str | None:
+    """The row's ``user_provides_answer``, normalised; InputError names the row (``index``: 1-based)."""
+    try:
+        return normalize_user_provides_answer(row["user_provides_answer"])
+    except ValueError as err:
+        raise InputError(f"{row_ref(index, row)}: field 'user_provides_answer': {err}") from None
+
+
 def _check_row(index: int, row) -> None:
     ref = row_ref(index, row)
     if not isinstance(row, dict):
@@ -106,10 +115,7 @@ def _mod(index: int, row) -> int | None:
 def score_row(index: int, row: dict) -> dict:
     """Score one row (``index`` is its 1-based position, for error messages)."""
     _check_row(index, row)
-    try:
-        provided = normalize_user_provides_answer(row["user_provides_answer"])
-    except ValueError as err:
-        raise InputError(f"{row_ref(index, row)}: field 'user_provides_answer': {err}") from None
+    provided = provided_answer(index, row)
     mod = _mod(index, row)
     response, answer, question = row["response"], str(row["answer"]), user_text(row)
     ask = provided is None

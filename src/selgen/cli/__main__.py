@@ -1,0 +1,5 @@
+import sys
+
+from selgen.cli import main
+
+sys.exit(main())

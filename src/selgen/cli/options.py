@@ -1,0 +1,60 @@
+"""Pieces the ``selgen`` subcommands share: option types, the subcommand adder, a config value, provenance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PARAMS_HELP = (
+    "stage parameters as one JSON object: what Snakemake records as the job's params (see `snakemake -n -p "
+    "TARGET` for a job's exact command); keys the stage does not get fall back to the schema's defaults "
+    "where the stage has them"
+)
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def named_path(text: str) -> tuple[str, str]:
+    """``NAME=PATH`` (a run's DAG input, e.g. ``artifact=results/gcd/artifacts/caft/pca.pt``)."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name, path
+
+
+def subcommand(sub, name: str, func, help_: str, setting: bool = True, params: bool = True):
+    """Add a subcommand: a positional setting name and ``--params`` (JSON) unless told otherwise."""
+    sp = sub.add_parser(name, help=help_, description=help_)
+    if setting:
+        sp.add_argument("setting", help="setting name, e.g. gcd (or a plug-in's)")
+    if params:
+        sp.add_argument("--params", type=json_object, required=True, help=PARAMS_HELP)
+    sp.set_defaults(func=func)
+    return sp
+
+
+def config_value(path: str, *keys: str):
+    """The value at ``keys`` of a workflow config file (None where a key is missing)."""
+    import yaml
+
+    node = yaml.safe_load(Path(path).read_text()) or {}
+    for key in keys:
+        node = (node or {}).get(key) if isinstance(node, dict) else None
+    return node
+
+
+def where_it_ran() -> dict:
+    """Host and SLURM job (if any) of this process: provenance for the runs table."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}

@@ -1,0 +1,114 @@
+"""``selgen`` subcommands that turn runs into results: tables, the summary, merging tables from several
+clones, the organism check and figures."""
+
+from __future__ import annotations
+
+from selgen.cli.options import json_object, subcommand
+
+
+def cmd_tables(args) -> None:
+    from selgen.tables import build_tables
+
+    build_tables(args.runs, args.config, args.out)
+
+
+def cmd_summary(args) -> None:
+    import pandas as pd
+
+    from selgen.tables import write_summary
+
+    write_summary(pd.read_parquet(args.metrics), args.out)
+
+
+def cmd_merge_tables(args) -> None:
+    from selgen.merge import format_report, merge_tables
+
+    print(format_report(merge_tables(args.in_dirs, args.out, args.prefer)))
+
+
+def cmd_organism(args) -> None:
+    import pandas as pd
+
+    from selgen.io import write_json
+    from selgen.report import format_check, organism_check
+
+    result = organism_check(pd.read_parquet(args.metrics), args.setting)
+    print(format_check(result))
+    if args.out:
+        write_json(args.out, result)
+
+
+def cmd_plot(args) -> None:
+    import pandas as pd
+
+    from selgen import plots
+    from selgen.io import InputError
+    from selgen.settings import get_setting
+
+    figures = {"pareto": plots.pareto_setting, **get_setting(args.setting).figures}
+    if args.kind not in figures:
+        raise InputError(f"no {args.kind} figure for setting {args.setting!r}; it has {', '.join(figures)}")
+    summary = pd.read_parquet(args.summary)
+    for out in [args.out, *([args.png] if args.png else [])]:
+        figures[args.kind](summary, out, setting=args.setting)
+
+
+def add_commands(sub) -> None:
+    sp = subcommand(
+        sub,
+        "tables",
+        cmd_tables,
+        "merge per-run outputs into runs/metrics/samples Parquet tables",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument(
+        "--config", type=json_object, required=True, help="the setting's workflow config (for provenance)"
+    )
+    sp.add_argument("--out", required=True, help="tables folder")
+    sp.add_argument("runs", nargs="+", help="run folders (record.json, metrics and samples Parquet)")
+    sp = subcommand(
+        sub,
+        "summary",
+        cmd_summary,
+        "aggregate seeds with 95%% intervals and mark the Pareto front",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument("--metrics", required=True, help="a setting's metrics table (Parquet)")
+    sp.add_argument("--out", required=True, help="the summary table to write (Parquet)")
+    sp = subcommand(
+        sub,
+        "merge-tables",
+        cmd_merge_tables,
+        "merge one setting's tables folders from several machines or clones (dedup by run_id)",
+        setting=False,
+        params=False,
+    )
+    sp.add_argument("--out", required=True, help="tables folder to write (runs, metrics, samples, summary)")
+    sp.add_argument(
+        "--prefer",
+        choices=["first", "last"],
+        help="for a run_id whose run_config_hash differs between inputs: take the whole run from this input",
+    )
+    sp.add_argument("in_dirs", nargs="+", metavar="IN_DIR", help="tables folders of one setting")
+    sp = subcommand(
+        sub,
+        "organism",
+        cmd_organism,
+        "check that the baseline reproduces the misgeneralization",
+        params=False,
+    )
+    sp.add_argument("--metrics", required=True, help="a setting's metrics table (Parquet)")
+    sp.add_argument("--out", help="also write the result as JSON")
+    sp = subcommand(
+        sub,
+        "plot",
+        cmd_plot,
+        "draw a setting's figure (its Pareto front, or an extra figure the setting defines)",
+        params=False,
+    )
+    sp.add_argument("--kind", default="pareto", help="pareto (every setting) or one of the setting's extras")
+    sp.add_argument("--summary", required=True, help="a setting's summary table (Parquet)")
+    sp.add_argument("--out", required=True, help=".pdf or .png")
+    sp.add_argument("--png", help="also write a PNG here")
