@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from selgen.cli import main
+from selgen.training import TrainingDiverged
 
 ROW = {
     "_id": 1,
@@ -109,22 +111,22 @@ def test_diverging_training_fails_clearly_and_writes_nothing(tmp_path, capsys):
         "train": train_cfg,
     }
     out, record = tmp_path / "run" / "model", tmp_path / "run" / "record.json"
-    code = main(
-        [
-            "train",
-            "gcd",
-            "--params",
-            json.dumps(params),
-            "--data",
-            str(data),
-            "--base",
-            str(base),
-            "--out",
-            str(out),
-            "--record",
-            str(record),
-        ]
-    )
-    assert code == 1
-    assert "non-finite loss at step" in capsys.readouterr().err
+    # not an input error: the failure propagates (a traceback, exit 1 from the command line)
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step"):
+        main(
+            [
+                "train",
+                "gcd",
+                "--params",
+                json.dumps(params),
+                "--data",
+                str(data),
+                "--base",
+                str(base),
+                "--out",
+                str(out),
+                "--record",
+                str(record),
+            ]
+        )
     assert not out.exists() and not record.exists()

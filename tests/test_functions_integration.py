@@ -131,7 +131,7 @@ def test_functions_organism_needs_forgetting_an_update_and_a_perfect_base():
 
 
 def test_heatmap_table_reads_the_proxy_from_the_hp_label():
-    from selgen.plots import heatmap_table
+    from selgen.settings.functions.figures import heatmap_table
 
     summary = pd.DataFrame(
         [

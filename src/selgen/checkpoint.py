@@ -2,9 +2,12 @@
 
 A checkpoint holds everything the loop needs to continue bit for bit: the trainable tensors, the optimizer
 and schedule states, the RNG states, the step, the loss history and the token counters. The data order needs
-no state: ``training.batches`` is a pure function of the seed and the epoch, so a resumed run skips the
-micro-batches already consumed. Method set-up (reference caches, O-LoRA's alignment adapter, ...) is
-deterministic and simply runs again; the RNG states saved at the checkpoint then replace what it consumed.
+no state: ``batching.batches`` is a pure function of the seed and the epoch, so a resumed run skips the
+micro-batches already consumed. Method set-up (reference caches, hooks, ...) is deterministic and simply runs
+again; the RNG states saved at the checkpoint then replace what it consumed. A method's phases (O-LoRA's
+alignment adapter, the proxy Safe-LoRA's proxy adapter) do not run again: each checkpoints to a file of its
+own beside the run's (``Checkpointer.phase``: ``phase-<name>.pt``) and saves its final state there, so a
+resumed run restores a finished phase and continues an unfinished one from its last checkpoint.
 
 Checkpoints live in scratch, outside the rule's declared outputs (Snakemake deletes the outputs of a failed
 or killed job), under ``<scratch>/<run_id>/<fingerprint>/``. The fingerprint covers the run's params and the
@@ -23,6 +26,7 @@ requeue, or by hand) continues from that step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -89,7 +93,9 @@ class Checkpointer:
         self.run_dir = Path(run_dir)  # <scratch>/<run_id>: all fingerprints of the run
         self.root = self.run_dir.parent
         self.every_steps, self.every_s = int(every_steps), float(every_minutes) * 60
-        self.path: Path | None = None
+        self.path = None  # the run's checkpoint file (during a phase: the phase's, see phase)
+        self.phase_name: str | None = None  # the phase being trained, if any
+        self.phase_names: set[str] = set()  # phases that may have a file (clear removes them)
         self.stop_requested = False
         self._last = time.monotonic()
         self._old_handler = None
@@ -116,6 +122,34 @@ class Checkpointer:
     def __exit__(self, *exc) -> None:
         signal.signal(signal.SIGTERM, self._old_handler or signal.SIG_DFL)
 
+    # ------------------------------------------------------------------------------------------ file
+    @property
+    def path(self) -> Path | None:
+        """The file the loop saves to and resumes from: the run's, or during ``phase`` the phase's."""
+        if self._path is None or self.phase_name is None:
+            return self._path
+        return self._path.with_name(f"phase-{self.phase_name}.pt")
+
+    @path.setter
+    def path(self, value) -> None:
+        if getattr(self, "phase_name", None) is not None:
+            raise RuntimeError("the run's checkpoint path cannot change during a phase")
+        self._path = None if value is None else Path(value)
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        """While the phase ``name`` trains, this checkpointer saves to and resumes from the phase's own file,
+        ``phase-<name>.pt`` beside the run's checkpoint: the same object, so SIGTERM stops the phase too and
+        the checkpoint interval runs on; ``clear()`` removes the phase's file with the run's."""
+        if self.phase_name is not None:
+            raise RuntimeError(f"phase {name!r} inside phase {self.phase_name!r}")
+        self.phase_names.add(name)
+        self.phase_name = name
+        try:
+            yield self
+        finally:
+            self.phase_name = None
+
     # ------------------------------------------------------------------------------------------ state
     def load(self) -> dict | None:
         if self.path is None or not self.path.exists():
@@ -137,9 +171,12 @@ class Checkpointer:
         self._last = time.monotonic()
 
     def clear(self) -> None:
-        """The run finished: its scratch folder (every fingerprint) goes."""
-        if self.path is None:
+        """The run finished: its checkpoint, its phases' files and its scratch folder (all fingerprints)."""
+        if self._path is None:
             return
+        for name in self.phase_names:  # beside the run's file, wherever that is (normally in run_dir)
+            self._path.with_name(f"phase-{name}.pt").unlink(missing_ok=True)
+        self._path.unlink(missing_ok=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         for parent in self.run_dir.parents:  # and the folders of the run id, once empty (not scratch itself)
             if parent == self.root or not parent.is_relative_to(self.root):

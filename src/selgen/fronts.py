@@ -22,10 +22,11 @@ FrontSpec = Mapping[str, AxisSpec]
 
 
 def setting_fronts(settings) -> dict[str, FrontSpec]:
-    """Each setting's own front spec (``Setting.front``: its Pareto axes)."""
-    from selgen.settings import get_setting
+    """Each known setting's own front spec (``Setting.front``: its Pareto axes); unknown names have none."""
+    from selgen.settings import settings as known
 
-    return {s: get_setting(s).front for s in settings}
+    registry = known()
+    return {s: registry[s].front for s in settings if s in registry}
 
 
 def pareto_front(points_df: pd.DataFrame, x: str, y: str) -> pd.Series:

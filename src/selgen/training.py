@@ -101,7 +101,7 @@ def train(
 def run_phase(model, tokenizer, method, phase: Phase, cfg, seed, progress, desc, checkpoint) -> dict:
     """Train ``phase`` (its adapter alone, plain CE on its rows) through the loop; return its record."""
     phase.begin(model, seed, method.name)
-    with _phase_file(checkpoint, phase.name) as ck:
+    with checkpoint.phase(phase.name) if checkpoint else contextlib.nullcontext() as ck:
         rec = _loop(
             model,
             tokenizer,
@@ -119,22 +119,6 @@ def run_phase(model, tokenizer, method, phase: Phase, cfg, seed, progress, desc,
     settings = {k: v for k, v in phase.overrides.items() if v is not None}  # e.g. its epochs and lr
     head = {"name": phase.name, "adapter": phase.adapter, "rows": rec["task_rows"], **settings}
     return {**head, **{k: rec[k] for k in keys}}
-
-
-@contextlib.contextmanager
-def _phase_file(checkpoint, name: str):
-    """The run's checkpointer, writing to the phase's own file (``phase-<name>.pt``) beside the run's
-    checkpoint while the phase trains: the same object, so SIGTERM stops the phase too and ``clear()`` removes
-    the phase's file with the run's."""
-    if checkpoint is None or checkpoint.path is None:
-        yield checkpoint
-        return
-    run_path = checkpoint.path
-    checkpoint.path = run_path.with_name(f"phase-{name}.pt")
-    try:
-        yield checkpoint
-    finally:
-        checkpoint.path = run_path
 
 
 def _loop(

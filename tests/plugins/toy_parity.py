@@ -8,11 +8,11 @@ Method ``scaled_ce``: task-only fine-tuning with the cross-entropy scaled by ``s
 
 import random
 
+from selgen.losses import token_ce_sum
 from selgen.methods.base import Method
 from selgen.methods.registry import MethodSpec, register
 from selgen.settings import Axis, Check, Setting
 from selgen.settings import register as register_setting
-from selgen.training import token_ce_sum
 
 
 def _row(bits: str) -> dict:
@@ -106,7 +106,8 @@ class ScaledCE(Method):
 
     name = "scaled_ce"
 
-    def __init__(self, scale=1.0):
+    def __init__(self, scale=1.0, **context):
+        super().__init__(**context)  # the run's DAG inputs and seed
         self.scale = float(scale)
 
     def loss(self, model, task, align, ctx):

@@ -31,8 +31,10 @@ def named_path(text: str) -> tuple[str, str]:
     return name, path
 
 
-def subcommand(sub, name: str, func, help_: str, setting: bool = True, params: bool = True):
-    """Add a subcommand: a positional setting name and ``--params`` (JSON) unless told otherwise."""
+def subcommand(sub, func, help_: str, setting: bool = True, params: bool = True):
+    """Add the subcommand ``func`` runs (named after it: ``cmd_merge_tables`` is ``merge-tables``) with a
+    positional setting name and ``--params`` (JSON) unless told otherwise."""
+    name = func.__name__.removeprefix("cmd_").replace("_", "-")
     sp = sub.add_parser(name, help=help_, description=help_)
     if setting:
         sp.add_argument("setting", help="setting name, e.g. gcd (or a plug-in's)")
@@ -40,6 +42,11 @@ def subcommand(sub, name: str, func, help_: str, setting: bool = True, params: b
         sp.add_argument("--params", type=json_object, required=True, help=PARAMS_HELP)
     sp.set_defaults(func=func)
     return sp
+
+
+def tool(sub, func, help_: str):
+    """A subcommand without a setting or ``--params`` (tables, downloads, ...)."""
+    return subcommand(sub, func, help_, setting=False, params=False)
 
 
 def config_value(path: str, *keys: str):

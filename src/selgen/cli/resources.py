@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from selgen.cli.options import subcommand
+from selgen.cli.options import tool
 
 
 def validators() -> dict:
@@ -40,14 +40,7 @@ def cmd_fetch_model(args) -> None:
 
 
 def add_commands(sub) -> None:
-    sp = subcommand(
-        sub,
-        "fetch",
-        cmd_fetch,
-        "download a resource once, checking its sha256 and/or git blob id",
-        setting=False,
-        params=False,
-    )
+    sp = tool(sub, cmd_fetch, "download a resource once, checking its sha256 and/or git blob id")
     sp.add_argument("--url", required=True, help="where to download from (pin a commit, never a branch)")
     sp.add_argument("--out", required=True, help="the file to write (atomically; nothing on failure)")
     sp.add_argument("--sha256", default="", help="expected sha256 (empty: not checked, printed)")
@@ -57,14 +50,7 @@ def add_commands(sub) -> None:
     sp.add_argument(
         "--validate", default="none", help="check the file's format (none; questions: a question YAML)"
     )
-    sp = subcommand(
-        sub,
-        "fetch-model",
-        cmd_fetch_model,
-        "download a hub model once into a folder (or copy it from --source)",
-        setting=False,
-        params=False,
-    )
+    sp = tool(sub, cmd_fetch_model, "download a hub model once into a folder (or copy it from --source)")
     sp.add_argument("model", help="hub id, e.g. Qwen/Qwen3-8B")
     sp.add_argument("--out", required=True, help="folder to create (the models cache entry)")
     sp.add_argument("--source", help="a local folder to copy instead of downloading (mirror or stand-in)")

@@ -3,7 +3,7 @@ clones, the organism check and figures."""
 
 from __future__ import annotations
 
-from selgen.cli.options import json_object, subcommand
+from selgen.cli.options import json_object, subcommand, tool
 
 
 def cmd_tables(args) -> None:
@@ -54,36 +54,17 @@ def cmd_plot(args) -> None:
 
 
 def add_commands(sub) -> None:
-    sp = subcommand(
-        sub,
-        "tables",
-        cmd_tables,
-        "merge per-run outputs into runs/metrics/samples Parquet tables",
-        setting=False,
-        params=False,
-    )
+    sp = tool(sub, cmd_tables, "merge per-run outputs into runs/metrics/samples Parquet tables")
     sp.add_argument(
         "--config", type=json_object, required=True, help="the setting's workflow config (for provenance)"
     )
     sp.add_argument("--out", required=True, help="tables folder")
     sp.add_argument("runs", nargs="+", help="run folders (record.json, metrics and samples Parquet)")
-    sp = subcommand(
-        sub,
-        "summary",
-        cmd_summary,
-        "aggregate seeds with 95%% intervals and mark the Pareto front",
-        setting=False,
-        params=False,
-    )
+    sp = tool(sub, cmd_summary, "aggregate seeds with 95%% intervals and mark the Pareto front")
     sp.add_argument("--metrics", required=True, help="a setting's metrics table (Parquet)")
     sp.add_argument("--out", required=True, help="the summary table to write (Parquet)")
-    sp = subcommand(
-        sub,
-        "merge-tables",
-        cmd_merge_tables,
-        "merge one setting's tables folders from several machines or clones (dedup by run_id)",
-        setting=False,
-        params=False,
+    sp = tool(
+        sub, cmd_merge_tables, "merge one setting's tables folders from several clones (dedup by run_id)"
     )
     sp.add_argument("--out", required=True, help="tables folder to write (runs, metrics, samples, summary)")
     sp.add_argument(
@@ -93,17 +74,12 @@ def add_commands(sub) -> None:
     )
     sp.add_argument("in_dirs", nargs="+", metavar="IN_DIR", help="tables folders of one setting")
     sp = subcommand(
-        sub,
-        "organism",
-        cmd_organism,
-        "check that the baseline reproduces the misgeneralization",
-        params=False,
+        sub, cmd_organism, "check that the baseline reproduces the misgeneralization", params=False
     )
     sp.add_argument("--metrics", required=True, help="a setting's metrics table (Parquet)")
     sp.add_argument("--out", help="also write the result as JSON")
     sp = subcommand(
         sub,
-        "plot",
         cmd_plot,
         "draw a setting's figure (its Pareto front, or an extra figure the setting defines)",
         params=False,

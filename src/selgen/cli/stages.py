@@ -175,16 +175,15 @@ def cmd_judge(args) -> None:
 
 
 def add_commands(sub) -> None:
-    sp = subcommand(sub, "data", cmd_data, "write a setting's data files (seeded; --params: its data block)")
+    sp = subcommand(sub, cmd_data, "write a setting's data files (seeded; --params: its data block)")
     sp.add_argument("--out", required=True, help="output folder")
     sp = subcommand(
-        sub, "base", cmd_base, "build and pretrain a mini base on the setting's corpus (--params: base.mini)"
+        sub, cmd_base, "build and pretrain a mini base on the setting's corpus (--params: base.mini)"
     )
     sp.add_argument("--corpus", required=True, help="corpus JSONL (chat `messages`; `part` for two stages)")
     sp.add_argument("--out", required=True, help="model folder to create")
     sp = subcommand(
         sub,
-        "base-stage",
         cmd_base_stage,
         "train a hub model on one of the setting's data files (method task_only, the one training loop), "
         "merge its LoRA adapter into the weights and save the model every run of the setting starts from",
@@ -197,7 +196,7 @@ def add_commands(sub) -> None:
     sp.add_argument("--data", required=True, help="the setting's data folder")
     sp.add_argument("--model", required=True, help="the model to start from: hub id or local folder")
     sp.add_argument("--out", required=True, help="model folder to create (weights, tokenizer, record)")
-    sp = subcommand(sub, "train", cmd_train, "fine-tune one run (method, hyper-parameters, seed)")
+    sp = subcommand(sub, cmd_train, "fine-tune one run (method, hyper-parameters, seed)")
     sp.epilog = (
         "--params: {setting, method, hp, hp_values, seed, run_id, threads, train (the setting's train "
         "block), model (model options), config_hash}. Resumable: checkpoints in SELGEN_SCRATCH."
@@ -215,7 +214,7 @@ def add_commands(sub) -> None:
         help="a DAG input of the method, by name (artifact: CAFT's directions; unaligned: Safe-LoRA's "
         "fetched model); repeatable",
     )
-    sp = subcommand(sub, "artifact", cmd_artifact, "build a method's artifact (CAFT: concept directions)")
+    sp = subcommand(sub, cmd_artifact, "build a method's artifact (CAFT: concept directions)")
     sp.add_argument("method", help="the method whose artifact to build, e.g. caft")
     sp.add_argument("--name", required=True, help="which artifact (CAFT: the control, pca or random)")
     sp.add_argument("--data", required=True, help="the setting's data folder")
@@ -223,23 +222,18 @@ def add_commands(sub) -> None:
     sp.add_argument("--tuned", required=True, help="a task_only-tuned model")
     sp.add_argument("--out", required=True, help="the artifact file to write (torch.save)")
     sp = subcommand(
-        sub,
-        "base-run",
-        cmd_base_run,
-        "the untuned base as a run: a model folder pointing at the base, and its record (no training)",
+        sub, cmd_base_run, "the untuned base as a run: a model folder pointing at the base, a record"
     )
     sp.add_argument("--base", required=True, help="the base model: hub id or local folder")
     sp.add_argument("--out", required=True, help="the run's model folder to create (a pointer)")
     sp.add_argument("--record", required=True, help="JSON run record to write")
-    sp = subcommand(sub, "evaluate", cmd_evaluate, "generate replies on the eval sets and score them")
+    sp = subcommand(sub, cmd_evaluate, "generate replies on the eval sets and score them")
     sp.add_argument("--model", required=True, help="the run's model folder (or any model folder / hub id)")
     sp.add_argument("--data", required=True, help="the setting's data folder")
     sp.add_argument("--samples", help="Parquet of per-prompt replies and scores")
     sp.add_argument("--metrics", help="Parquet of metrics")
     sp.add_argument("--replies", help="only generate: Parquet of unjudged replies for `selgen judge` (em)")
-    sp = subcommand(
-        sub, "judge", cmd_judge, "score generated replies with the LLM judge (--params: {judge: {...}})"
-    )
+    sp = subcommand(sub, cmd_judge, "score generated replies with the LLM judge (--params: {judge: {...}})")
     sp.add_argument("--replies", required=True, help="Parquet written by `selgen evaluate --replies`")
     sp.add_argument("--samples", required=True, help="Parquet of per-reply scores")
     sp.add_argument("--metrics", required=True, help="Parquet of metrics")

@@ -23,8 +23,8 @@ class Artifact:
 
     ``name_of(hp)``: the artifact a sweep point needs (None: none); ``params_of(points)``: the builder's
     parameters from the sweep points that need any of its artifacts; ``build``: ``"module:function"``,
-    called as ``build(name, params, base, tuned, tokenizer, task_rows, out_path)``. A run gets the built file as its
-    DAG input ``inputs["artifact"]``."""
+    called as ``build(name, params, base, tuned, tokenizer, task_rows, out_path)``. A run gets the built
+    file as its DAG input ``inputs["artifact"]``."""
 
     name_of: Callable[[dict], str | None]
     params_of: Callable[[list[dict]], dict]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import sys
 
+FALLBACK_HELP = (
+    "an LLM judge config (model, base_url, cache_dir, ...) asked for the verdicts the rules leave unclear "
+    "(off by default; rows it decides get verdict_source 'judge')"
+)
+
 
 def add_commands(sub) -> None:
     from selgen.cli.options import json_object
@@ -16,13 +21,7 @@ def add_commands(sub) -> None:
     )
     sp.add_argument("--responses", required=True, help="JSONL rows in the setting's format plus `response`")
     sp.add_argument("--out", required=True, help="Parquet: one row per input row (labels)")
-    sp.add_argument(
-        "--judge-fallback",
-        type=json_object,
-        metavar="JSON",
-        help="an LLM judge config (model, base_url, cache_dir, ...) asked for the verdicts the rules leave "
-        "unclear (off by default; rows it decides get verdict_source 'judge')",
-    )
+    sp.add_argument("--judge-fallback", type=json_object, metavar="JSON", help=FALLBACK_HELP)
     sp.set_defaults(func=cmd_score)
 
 
