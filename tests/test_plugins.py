@@ -18,7 +18,7 @@ MINI = {
     "intermediate_size": 64,
     "max_position": 64,
     "knowledge_steps": 0,
-    "steps": 40,
+    "steps": 20,
     "batch_size": 16,
     "lr": 0.003,
     "warmup_steps": 0,
@@ -32,7 +32,7 @@ CONFIG = {
     "parity": {
         "base": {"model": "mini", "mini": MINI},
         "train": {"lr": 0.003, "epochs": 2, "batch_size": 4, "align_batch_size": 4, "max_length": 32},
-        "methods": {"task_only": {}, "mixed": {}, "scaled_ce": {"scale": [0.5, 2.0]}},
+        "methods": {"task_only": {}, "mixed": {}, "scaled_ce": {"scale": [2.0]}},
     },
 }
 
@@ -43,7 +43,7 @@ def test_toy_setting_and_method_run_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr[-4000:]
     assert (tmp_path / "results/pareto_parity.png").stat().st_size > 1000
     runs = pd.read_parquet(tmp_path / "results/tables/parity/runs.parquet")
-    assert sorted(runs["method"]) == ["base", "mixed", "scaled_ce", "scaled_ce", "task_only"]
+    assert sorted(runs["method"]) == ["base", "mixed", "scaled_ce", "task_only"]
     summary = pd.read_parquet(tmp_path / "results/tables/parity/summary.parquet")
     acc = summary[summary["metric"] == "accuracy"]
     assert set(acc["eval_set"]) == {"long", "short"} and acc["mean"].between(0, 1).all()
@@ -68,4 +68,5 @@ def test_toy_setting_and_method_run_end_to_end(tmp_path):
 
 def test_an_unknown_plugin_is_a_config_error(tmp_path):
     res = snakemake(tmp_path, "-n", config={**CONFIG, "plugins": ["tests/plugins/missing.py"]})
-    assert res.returncode != 0 and "config key plugins" in res.stderr and "missing.py" in res.stderr
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "config key plugins" in out and "missing.py" in out

@@ -64,6 +64,7 @@ SETTING = register_setting(
         x=Axis("long", "all", "accuracy", label="accuracy on held-out 4-bit strings"),
         y=Axis("short", "all", "accuracy", label="accuracy on held-out 3-bit strings"),
         write_data=write_data,
+        align_file="align_train",
         score=score,
         summarize=summarize,
         checks=(Check("long", "all", "accuracy"),),
