@@ -167,7 +167,7 @@ def test_paper_em_config_dry_runs_with_downloads_as_local_rules(tmp_path):
     assert "Qwen/Qwen3-8B" in res.stdout
     assert res.stdout.count("rule train:") == 1 + 1 + 4 + 4 + 9 + 5 + 8 + 1 + 2
     # every external input is fetched once (the authors' task file and question files, pinned)
-    assert res.stdout.count("rule fetch:") == 3 and res.stdout.count("rule fetch_hhh:") == 1
+    assert res.stdout.count("rule fetch:") == 3 and res.stdout.count("rule setting_resource:") == 1
     assert res.stdout.count("rule place_input:") == 0 and "first_plot_questions.yaml" in res.stdout
     # a task file of one's own (the bad-medical-advice overlay) is placed by hand: a missing one is a planned
     # stop with a message

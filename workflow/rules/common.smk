@@ -198,12 +198,21 @@ def placed_inputs():
         for path in (value.values() if isinstance(value, dict) else [value])
         if isinstance(path, str)
     }
-    fetched = fetch_specs()
+    made = {**fetch_specs(), **setting_resources()}
     return {
         f: keys.get(f, f"{s}.data")
         for s, setting in SETTINGS.items()
         for f in setting.data_inputs(config[s])
-        if f not in fetched
+        if f not in made
+    }
+
+
+def setting_resources():
+    """Files the configured settings' own tools write (`Setting.resources`): path -> (setting, tool)."""
+    return {
+        path: (s, tool)
+        for s, setting in SETTINGS.items()
+        for path, tool in setting.resources.items()
     }
 
 

@@ -44,16 +44,21 @@ rule fetch_model:  # every hub model the config names, once, into models.cache_d
         "selgen fetch-model {wildcards.model:q} --out {output:q} {params.source} 2> {log}"
 
 
-rule fetch_hhh:
+rule setting_resource:  # a file a setting's own tool writes (Setting.resources: em's HHH download)
     output:
-        "resources/em/hhh_alignment.jsonl",
+        "{path}",
     log:
-        "resources/logs/fetch/hhh_alignment.log",
+        "resources/logs/setting_resource/{path}.log",
+    wildcard_constraints:
+        path="|".join(re.escape(p) for p in setting_resources()) or "(?!)",
     localrule: True
     conda:
         CONDA_ENV
+    params:
+        setting=lambda wc: setting_resources()[wc.path][0],
+        tool=lambda wc: setting_resources()[wc.path][1],
     shell:
-        "selgen em fetch-hhh --out {output} 2> {log}"
+        "selgen {params.setting} {params.tool} --out {output} 2> {log}"
 
 
 rule place_input:  # a data file the config names that no rule makes: planned only while it is missing

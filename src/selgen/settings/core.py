@@ -100,7 +100,9 @@ class Setting:
     ``data_version``: bump it whenever ``write_data``'s output changes, so Snakemake rebuilds the data.
 
     Tools: ``commands(subparsers)`` adds the setting's own subcommands (``selgen <setting> <tool>``);
-    ``validators``: name -> ``check(path)`` for downloads (``fetch`` entries with ``validate: <name>``).
+    ``validators``: name -> ``check(path)`` for downloads (``fetch`` entries with ``validate: <name>``);
+    ``resources``: path -> tool, files one of its tools writes (``selgen <setting> <tool> --out PATH``, the
+    local rule ``setting_resource``: em's HHH download).
     """
 
     name: str
@@ -129,6 +131,7 @@ class Setting:
     schema: Mapping[str, Any] | None = None
     commands: Callable | None = None
     validators: Mapping[str, Callable] = field(default_factory=dict)
+    resources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.evaluate is None and (self.score is None or self.summarize is None):

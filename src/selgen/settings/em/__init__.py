@@ -54,4 +54,5 @@ SETTING = Setting(
     data_inputs=data_inputs,
     commands=lazy("selgen.settings.em.cli:add_commands"),
     validators={"questions": lazy("selgen.settings.em.cli:validate_questions")},
+    resources={"resources/em/hhh_alignment.jsonl": "fetch-hhh"},
 )
