@@ -130,3 +130,19 @@ def test_diverging_training_fails_clearly_and_writes_nothing(tmp_path, capsys):
             ]
         )
     assert not out.exists() and not record.exists()
+
+
+def test_input_errors_exit_2_and_other_failures_propagate(tmp_path, capsys):
+    """A documented input error (selgen.io.InputError) is a message and exit 2; anything else is not turned
+    into an input error: it propagates (the command line shows its traceback and exits 1)."""
+    summary, out = tmp_path / "summary.parquet", tmp_path / "f.pdf"
+    assert main(["plot", "gcd", "--kind", "nope", "--summary", str(summary), "--out", str(out)]) == 2
+    assert "no nope figure for setting 'gcd'; it has pareto" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError):  # not an InputError: a traceback, not a one-line message
+        main(["plot", "gcd", "--summary", str(summary), "--out", str(out)])
+    res = subprocess.run(
+        [sys.executable, "-m", "selgen.cli", "plot", "gcd", "--summary", str(summary), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 1 and "Traceback" in res.stderr

@@ -251,6 +251,6 @@ def test_paper_plans_fetch_every_hub_model_once_before_the_jobs(tmp_path):
     assert "selgen fetch-model Qwen/Qwen3-8B-Base --out /shared/models/Qwen/Qwen3-8B-Base " in text
     assert text.count("rule fetch_model:") == 2
     assert "--base /shared/models/Qwen/Qwen3-8B " in text
-    assert "--unaligned /shared/models/Qwen/Qwen3-8B-Base" in text
+    assert "--input unaligned=/shared/models/Qwen/Qwen3-8B-Base" in text
     assert "HF_HUB_OFFLINE=1 selgen train" in text and "HF_HUB_OFFLINE=1 selgen evaluate" in text
     assert "--base Qwen/Qwen3-8B " not in text  # no job loads a hub id

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from selgen.io import InputError
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 ADAPTER_BASE_FILE = "selgen_base.json"  # inside a saved adapter folder: which base it belongs to
 
@@ -66,7 +68,7 @@ def load_model(name_or_path: str, options: dict | None = None):
         try:
             model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
         except OSError as err:
-            raise ValueError(
+            raise InputError(
                 f"cannot load model {name_or_path!r} ({err}). Jobs read hub models offline from the "
                 "folders rule fetch_model fills (config models.cache_dir; `selgen fetch-model ID --out DIR` "
                 "by hand); "
@@ -84,7 +86,7 @@ def load_model(name_or_path: str, options: dict | None = None):
 def check_dtype(dtype: torch.dtype) -> None:
     """Fail at the start of a job, not after it, on a GPU that cannot compute in bfloat16 (pre-Ampere)."""
     if dtype == torch.bfloat16 and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
-        raise ValueError(
+        raise InputError(
             f"{torch.cuda.get_device_name()} cannot run bfloat16 (train.dtype): ask SLURM for an Ampere or "
             "newer GPU (config resources.<rule>.gpu_model or .constraint, or SELGEN_SLURM_CONSTRAINT)"
         )
@@ -109,7 +111,7 @@ def fetch_model(name: str, out_dir: str | Path, source: str | Path | None = None
     with atomic_dir(out_dir) as tmp:
         if source:
             if not Path(source).is_dir():
-                raise ValueError(f"{name}: models.sources names {source}, which is not a folder")
+                raise InputError(f"{name}: models.sources names {source}, which is not a folder")
             shutil.copytree(source, tmp, dirs_exist_ok=True)
         else:
             from huggingface_hub import snapshot_download
@@ -118,18 +120,18 @@ def fetch_model(name: str, out_dir: str | Path, source: str | Path | None = None
             try:
                 snapshot_download(repo_id=name, local_dir=tmp, allow_patterns=MODEL_FILES)
             except GatedRepoError:
-                raise ValueError(f"{name}: gated on the hub; {GATED_HELP}. Target: {out_dir}") from None
+                raise InputError(f"{name}: gated on the hub; {GATED_HELP}. Target: {out_dir}") from None
             except RepositoryNotFoundError:
-                raise ValueError(
+                raise InputError(
                     f"{name}: no such hub model (or it is private or gated: {GATED_HELP}). Target: {out_dir}"
                 ) from None
             except (HfHubHTTPError, OSError) as err:  # offline, proxy, disk
-                raise ValueError(
+                raise InputError(
                     f"{name}: download to {out_dir} failed ({type(err).__name__}: {err}). Without network, "
                     f"copy the model folder there yourself or name a local copy under models.sources"
                 ) from None
         if not list(Path(tmp).glob("*.safetensors")):
-            raise ValueError(f"{name}: no *.safetensors weights in what was fetched for {out_dir}")
+            raise InputError(f"{name}: no *.safetensors weights in what was fetched for {out_dir}")
     return out_dir
 
 
@@ -140,7 +142,7 @@ def add_lora(model, lora_cfg: dict):
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in lora_cfg["target_modules"] if t in names]
     if not targets:
-        raise ValueError(f"none of the LoRA target modules {lora_cfg['target_modules']} exist in the model")
+        raise InputError(f"none of the LoRA target modules {lora_cfg['target_modules']} exist in the model")
     config = LoraConfig(
         r=lora_cfg["r"],
         lora_alpha=lora_cfg["alpha"],
