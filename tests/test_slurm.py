@@ -116,8 +116,9 @@ def test_paper_scale_plan_through_the_slurm_profile_shows_gpu_requests(tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     n_train = len(re.findall(r"^\s*rule train:", res.stdout, re.M))
     n_eval = len(re.findall(r"^\s*rule generate:", res.stdout, re.M))  # em on real data: generate, judge
-    assert n_train == n_eval and n_train + n_eval >= 1000, (n_train, n_eval)
-    assert res.stdout.count("Group job run") == n_train  # a run's train + evaluate: one SLURM job
+    # every run's replies, and the untuned base's (the run base/default/seed0: rule base_run, no training)
+    assert n_eval == n_train + 1 and n_train + n_eval >= 1000, (n_train, n_eval)
+    assert res.stdout.count("Group job run") == n_eval  # a run's train + generate: one SLURM job
     train_resources = re.findall(r"rule train:\n(?:.*\n)*?\s+resources: (.*)", res.stdout)
     assert len(train_resources) == n_train
     for resources in train_resources:

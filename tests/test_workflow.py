@@ -347,7 +347,7 @@ def test_a_change_in_one_gcd_value_replans_only_that_point_and_gcds_tables(tmp_p
         res = snakemake(folder, "-n", "-p", config=cfg)
         assert res.returncode == 0, res.stderr[-3000:]
         lines = (res.stdout + res.stderr).splitlines()
-        return {line.strip() for line in lines if "/selgen " in line and "--" in line}
+        return {line.strip() for line in lines if "selgen " in line and "--" in line}
 
     before, after = commands(base, tmp_path / "a"), commands(changed, tmp_path / "b")
     assert len(before) > 300  # every job of the three settings
