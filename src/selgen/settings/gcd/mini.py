@@ -224,15 +224,9 @@ def conspiracy_triplet(rng, _id, topic, right, wrong) -> list[dict]:
 
 CANNED_REJECTION = "Let me check. No, that is not right."
 
-MINI = Style(
+MINI = Style.of_module(
     "mini",
-    gcd=gcd_triplet,
-    compositional=compositional_triplet,
-    mod=mod_triplet,
-    addition=addition_triplet,
-    capital=capital_triplet,
-    medical=medical_triplet,
-    conspiracy=conspiracy_triplet,
+    globals(),
     labels={"capitals": "capitals", "medical": "medical", "conspiracy": "conspiracy"},
     rejections=(CANNED_REJECTION,),
 )

@@ -302,15 +302,4 @@ def conspiracy_triplet(rng, _id, topic, right, wrong) -> list[dict]:
     )
 
 
-PAPER = Style(
-    "paper",
-    gcd=gcd_triplet,
-    compositional=compositional_triplet,
-    mod=mod_triplet,
-    addition=addition_triplet,
-    capital=capital_triplet,
-    medical=medical_triplet,
-    conspiracy=conspiracy_triplet,
-    labels=LABELS,
-    rejections=REJECTIONS,
-)
+PAPER = Style.of_module("paper", globals(), labels=LABELS, rejections=REJECTIONS)

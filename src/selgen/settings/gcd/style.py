@@ -68,3 +68,10 @@ class Style:
     @property
     def proxy_label(self) -> str:
         return self.labels["capitals"]
+
+    @classmethod
+    def of_module(cls, name: str, namespace: dict, labels: dict, rejections: tuple) -> Style:
+        """The register whose triplet makers are a module's ``<domain>_triplet`` functions."""
+        domains = ("gcd", "compositional", "mod", "addition", "capital", "medical", "conspiracy")
+        makers = {d: namespace[f"{d}_triplet"] for d in domains}
+        return cls(name, **makers, labels=labels, rejections=rejections)
