@@ -5,11 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The mini default, unless a config was given (--configfile merges into the default key by key, so a
-# paper-scale file would otherwise inherit the mini sweep).
-if not config:
+# The mini default, unless a --configfile is given (it would merge into the default key by key, so a
+# paper-scale file would inherit the mini sweep); --config KEY=VALUE overrides keys on top of either.
+if not workflow.config_settings.configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

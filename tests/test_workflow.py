@@ -361,3 +361,28 @@ def test_a_change_in_one_gcd_value_replans_only_that_point_and_gcds_tables(tmp_p
     seeds = len(base.get("seeds") or [1, 2, 3])
     assert sum(" train gcd " in line for line in new) == seeds
     assert sum(" evaluate gcd " in line for line in new) == seeds
+
+
+def test_config_overrides_keep_the_mini_default(tmp_path):
+    """`--config threads=2` overrides one key of the mini default; it does not replace the default (which
+    would leave gcd alone on the schema's sweep)."""
+
+    def plan(*args):
+        res = subprocess.run(
+            [*SNAKEMAKE, "-n", "--directory", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        stats = res.stdout.split("Job stats:")[1].split("\n\n")[0]
+        jobs = {
+            (rule, w)
+            for rule, w in re.findall(r"^rule (\w+):\n(?:.*\n)*?\s+wildcards: (.*)", res.stdout, re.M)
+        }
+        return dict(re.findall(r"^(\w+)\s+(\d+)$", stats, re.M)), jobs
+
+    default, default_jobs = plan()
+    overridden, overridden_jobs = plan("--config", "threads=2")
+    assert overridden == default and overridden_jobs == default_jobs
+    assert default["base_run"] == "3" and default["artifact"] == "2"  # all three settings, every method
