@@ -332,3 +332,25 @@ def test_paper_em_plans_the_authors_files_with_pins():
     assert "--validate questions" in outs["resources/em/questions/sneaky_med_evals.yaml"]
     # the data build reads all three (and the HHH proxy)
     assert "rule data:" in out and "rule place_input:" not in out
+
+
+def test_a_misspelled_judge_key_and_a_missing_api_key_stop_the_workflow_at_parse_time(tmp_path):
+    """Both found before any job starts, not by rule judge after the GPU generation."""
+    from test_workflow import ROOT, SNAKEMAKE
+
+    cfg = yaml.safe_load((ROOT / "config/paper_em.yaml").read_text())
+    cfg["em"]["eval"]["judge"] = {"modle": "gpt-4o-2024-08-06"}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    base = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "c.yaml")]
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    res = subprocess.run([*base, "-n"], capture_output=True, text=True, cwd=ROOT, env=env)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "config key em.eval.judge" in out and "modle" in out
+    cfg["em"]["eval"]["judge"] = {}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run([*base, "-n"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]  # a dry run only shows the plan
+    res = subprocess.run([*base, "--cores", "1"], capture_output=True, text=True, cwd=ROOT, env=env)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "OPENAI_API_KEY" in out and "em.eval.judge.api_key_env" in out
+    assert not (tmp_path / "results").exists()  # nothing ran

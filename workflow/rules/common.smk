@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from snakemake.settings.types import DeploymentMethod
 
-from selgen.config import config_hash, runs, seeds_of, validate
+from selgen.config import ConfigError, config_hash, runs, seeds_of, validate
 from selgen.methods.registry import METHODS
 from selgen.plugins import command_option
 from selgen.settings import get_setting
@@ -17,6 +17,11 @@ from selgen.settings import get_setting
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 # each configured setting's object (selgen.settings.core.Setting): all that is setting-specific comes from it
 SETTINGS = {s: get_setting(s) for s in config["settings"]}
+
+
+onstart:
+    preflight()
+
 
 CONDA_ENV = "../../envs/selgen.yaml"
 # Rules call `selgen`: a shell function in every job's shell that runs the `selgen` command of the interpreter
@@ -50,6 +55,17 @@ wildcard_constraints:
     hp="[^/]+",
     seed=r"\d+",
     name="[^/]+",
+
+
+def preflight():
+    """What later jobs need from this machine (`Setting.preflight`: em's judge key), checked when a real run
+    starts (not in a dry run), before any job."""
+    for s, setting in SETTINGS.items():
+        if setting.preflight is not None:
+            try:
+                setting.preflight(config[s])
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
 
 
 def is_mini(setting):

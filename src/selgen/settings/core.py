@@ -95,6 +95,8 @@ class Setting:
     one, kind -> ``draw(summary, out_path, setting=name)``.
 
     Config: ``check_config(block)`` raises ``ValueError`` naming the key for what the schema cannot say;
+    ``preflight(block)`` likewise for what later jobs need from the machine that starts a real (not dry) run,
+    checked before any job starts (em: the judge's API key);
     ``data_inputs(block)`` lists local files the data build reads (DAG inputs); ``schema`` is the JSON schema
     of the setting's config block when it is not in ``workflow/schemas/config.schema.yaml`` (a plug-in's).
     ``data_version``: bump it whenever ``write_data``'s output changes, so Snakemake rebuilds the data.
@@ -127,6 +129,7 @@ class Setting:
     baseline: str = "task_only"
     figures: Mapping[str, Callable] = field(default_factory=dict)
     check_config: Callable[[dict], None] | None = None
+    preflight: Callable[[dict], None] | None = None
     data_inputs: Callable[[dict], list[str]] = named_files
     schema: Mapping[str, Any] | None = None
     commands: Callable | None = None

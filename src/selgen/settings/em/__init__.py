@@ -27,6 +27,32 @@ def data_inputs(block: dict) -> list[str]:
     return [*files, *block["data"].get("questions", {}).values()] if files else []
 
 
+def check_judge(block: dict) -> None:
+    """The judge block's keys and values (``selgen.judge.DEFAULTS``): a misspelled key fails at parse time."""
+    from selgen.judge.prompts import resolve_config
+
+    try:
+        resolve_config(block["eval"].get("judge"))
+    except ValueError as err:
+        raise ValueError(f"config key em.eval.judge: {err}") from None
+
+
+def judge_key(block: dict) -> None:
+    """Real data: the judge's API key must be in the environment before the run starts (the judge jobs come
+    after hours of GPU generation); a local judge (``base_url``) may go without."""
+    import os
+
+    from selgen.judge.prompts import resolve_config
+
+    cfg = resolve_config(block["eval"].get("judge"))
+    if real_data(block) and not cfg["base_url"] and not os.environ.get(cfg["api_key_env"]):
+        raise ValueError(
+            f"config key em.eval.judge.api_key_env: the environment variable {cfg['api_key_env']} (the "
+            "judge's API key) is not set; set it before starting the run (or em.eval.judge.base_url for a "
+            "local judge)"
+        )
+
+
 evaluate = lazy("selgen.settings.em.evaluation:evaluate")
 generate_replies = lazy("selgen.settings.em.evaluation:generate_replies")
 judge_replies = lazy("selgen.settings.em.judging:judge_replies")
@@ -52,6 +78,8 @@ SETTING = Setting(
     ),
     figures={"questions": lazy("selgen.settings.em.figures:questions")},
     data_inputs=data_inputs,
+    check_config=check_judge,
+    preflight=judge_key,
     commands=lazy("selgen.settings.em.cli:add_commands"),
     validators={"questions": lazy("selgen.settings.em.cli:validate_questions")},
     resources={"resources/em/hhh_alignment.jsonl": "fetch-hhh"},
