@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -80,7 +82,22 @@ def load_model(name_or_path: str, options: dict | None = None):
     check_dtype(kwargs["dtype"])
     where = next(model.parameters()).device
     print(f"selgen: {name_or_path} loaded in {kwargs['dtype']} on {where}", file=sys.stderr)
+    if os.environ.get(FIRST_FORWARD_ENV):
+        _note_first_forward(model, os.environ[FIRST_FORWARD_ENV])
     return model, load_tokenizer(tok_source, options.get("chat_template_kwargs"))
+
+
+FIRST_FORWARD_ENV = "SELGEN_FIRST_FORWARD"  # benchmarks/job_overhead.py: a file to note the first forward in
+
+
+def _note_first_forward(model, path: str) -> None:
+    """Write the wall-clock time of the model's first forward pass (training or evaluation) to ``path``."""
+
+    def note(module, args):
+        Path(path).write_text(repr(time.time()))
+        handle.remove()
+
+    handle = model.register_forward_pre_hook(note)
 
 
 def check_dtype(dtype: torch.dtype) -> None:

@@ -7,6 +7,7 @@ rule base:
         "results/{setting}/logs/base.log",
     wildcard_constraints:
         setting=base_rule_pattern(stage=False),
+    priority: 10  # the head of every run of its setting: start it before other settings' runs
     conda:
         CONDA_ENV
     threads: lambda wc: config[wc.setting]["base"]["mini"]["threads"]
@@ -15,7 +16,7 @@ rule base:
     params:
         p=lambda wc: json.dumps(config[wc.setting]["base"]["mini"], sort_keys=True),
     shell:
-        "selgen base {wildcards.setting} --params {params.p:q} "
+        "HF_HUB_OFFLINE=1 selgen base {wildcards.setting} --params {params.p:q} "
         "--corpus {input.data}/pretrain.jsonl --out {output} 2> {log}"
 
 
@@ -29,6 +30,7 @@ rule base_stage:  # a hub model trained on the setting's base data, LoRA merged:
         "results/{setting}/logs/base_stage.log",
     wildcard_constraints:
         setting=base_rule_pattern(stage=True),
+    priority: 10
     conda:
         CONDA_ENV
     threads: config["threads"]

@@ -21,12 +21,21 @@ SETTINGS = {s: get_setting(s) for s in config["settings"]}
 
 onstart:
     preflight()
+    start_fork_server()
+
+
+onsuccess:
+    stop_fork_server()
+
+
+onerror:
+    stop_fork_server()
 
 
 CONDA_ENV = "../../envs/selgen.yaml"
 # Rules call `selgen`: a shell function in every job's shell that runs the `selgen` command of the interpreter
 # running Snakemake (the venv, even when not activated; under --sdm conda the rule env's own) with the
-# config's plug-ins (settings, methods). Nothing in this process's environment changes.
+# config's plug-ins (settings, methods). Local runs fork them from a warm interpreter (start_fork_server).
 SELGEN_EXE = (
     "command selgen"
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
@@ -66,6 +75,24 @@ def preflight():
                 setting.preflight(config[s])
             except ValueError as err:
                 raise ConfigError(str(err)) from None
+
+
+FORK_SERVER = []
+
+
+def start_fork_server():
+    """Local runs: one warm interpreter that jobs' `selgen` commands fork from (selgen.forkserver), unless
+    config `fork_server` is false or jobs run in their own software environment."""
+    if workflow.local_exec and config["fork_server"] and SELGEN_EXE != "command selgen":
+        from selgen.forkserver import Server
+
+        FORK_SERVER.append(Server())
+        FORK_SERVER[0].start()
+
+
+def stop_fork_server():
+    while FORK_SERVER:
+        FORK_SERVER.pop().stop()
 
 
 def is_mini(setting):

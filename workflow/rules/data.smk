@@ -24,4 +24,4 @@ rule data:
         ),
         version=lambda wc: SETTINGS[wc.setting].data_version,  # a builder change re-plans the data
     shell:
-        "selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"
+        "HF_HUB_OFFLINE=1 selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

@@ -30,7 +30,7 @@ rule tables:
         config=lambda wc: provenance_config(wc.setting),
         dirs=lambda wc: run_dirs(wc.setting),
     shell:
-        "selgen tables --config {params.config:q} --out results/tables/{wildcards.setting} "
+        "HF_HUB_OFFLINE=1 selgen tables --config {params.config:q} --out results/tables/{wildcards.setting} "
         "{params.dirs} 2> {log}"
 
 
@@ -51,7 +51,7 @@ rule summary:
     conda:
         CONDA_ENV
     shell:
-        "selgen summary --metrics {input} --out {output} 2> {log}"
+        "HF_HUB_OFFLINE=1 selgen summary --metrics {input} --out {output} 2> {log}"
 
 
 rule pareto:
@@ -78,7 +78,7 @@ rule pareto:
     conda:
         CONDA_ENV
     shell:
-        "selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
+        "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
 
 
 rule figure:  # a setting's extra figures (Setting.figures): functions heatmap, em per-question bars
@@ -107,7 +107,7 @@ rule figure:  # a setting's extra figures (Setting.figures): functions heatmap, 
     conda:
         CONDA_ENV
     shell:
-        "selgen plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
+        "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
         "--png {output.png} 2> {log}"
 
 
@@ -128,4 +128,4 @@ rule organism:
     conda:
         CONDA_ENV
     shell:
-        "selgen organism {wildcards.setting} --metrics {input} --out {output} > {log} 2>&1"
+        "HF_HUB_OFFLINE=1 selgen organism {wildcards.setting} --metrics {input} --out {output} > {log} 2>&1"

@@ -45,6 +45,12 @@ def main(argv=None) -> int:
     from selgen.config import ConfigError
     from selgen.io import InputError
 
+    if argv is None:  # the `selgen` command itself: a workflow's warm interpreter runs it when it can
+        from selgen.forkserver import run_via_server
+
+        rc = run_via_server(sys.argv[1:])
+        if rc is not None:
+            return rc
     argv = sys.argv[1:] if argv is None else list(argv)
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--plugins", default="")

@@ -60,8 +60,15 @@ def config_value(path: str, *keys: str):
 
 
 def where_it_ran() -> dict:
-    """Host and SLURM job (if any) of this process: provenance for the runs table."""
+    """Host, SLURM job (if any) and kind of this process (a fresh one, or forked from the workflow's warm
+    interpreter): provenance for the runs table."""
     import os
     import socket
 
-    return {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+    from selgen import forkserver
+
+    return {
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "process": "forked" if forkserver.FORKED else "fresh",
+    }
