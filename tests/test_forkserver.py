@@ -122,14 +122,15 @@ def test_the_server_ends_with_the_workflow(tmp_path):
     """A server whose workflow process died (no onsuccess/onerror ran) exits by itself."""
     code = (
         "import sys, time; from selgen.forkserver import Server; s = Server(); s.start(); "
-        "s.wait_ready(); print(s.process.pid, flush=True); time.sleep(60)"
+        "s.wait_ready(); print(s.process.pid, s.path, flush=True); time.sleep(60)"
     )
     workflow = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    pid = int(workflow.stdout.readline())
-    assert alive(pid)
+    pid, path = workflow.stdout.readline().split()
+    assert alive(int(pid)) and Path(path).exists()
     workflow.kill()
     workflow.wait()
-    assert gone_within(pid, 10)
+    assert gone_within(int(pid), 10)
+    assert not Path(path).parent.exists()  # its socket and folder removed
 
 
 def test_a_forked_train_and_evaluate_job_write_what_a_fresh_job_writes(finished, server, tmp_path):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -144,15 +145,19 @@ def serve(path: str, parent: int) -> None:
     os.rename(staging, path)  # clients see the socket only once the imports are done
     listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    while os.getppid() == parent:
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        if os.fork() == 0:
-            listener.close()
-            os._exit(_child(conn, environment))
-        conn.close()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # Server.stop: leave through the cleanup below
+    try:
+        while os.getppid() == parent:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            if os.fork() == 0:
+                listener.close()
+                os._exit(_child(conn, environment))
+            conn.close()
+    finally:
+        shutil.rmtree(Path(path).parent, ignore_errors=True)  # the Server's own temporary folder
 
 
 def _child(conn: socket.socket, environment: dict) -> int:
@@ -255,9 +260,7 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
-        for leftover in self.folder.glob("*"):
-            leftover.unlink()
-        self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> str:
         return self.start()

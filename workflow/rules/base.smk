@@ -14,7 +14,7 @@ rule base:
     resources:
         **job_resources("base"),
     params:
-        p=lambda wc: json.dumps(config[wc.setting]["base"]["mini"], sort_keys=True),
+        p=base_params,
     shell:
         "HF_HUB_OFFLINE=1 selgen base {wildcards.setting} --params {params.p:q} "
         "--corpus {input.data}/pretrain.jsonl --out {output} 2> {log}"

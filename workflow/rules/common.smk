@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 from snakemake.settings.types import DeploymentMethod
 
-from selgen.config import ConfigError, config_hash, runs, seeds_of, validate
+from selgen import params as stage_params
+from selgen.config import ConfigError, runs, seeds_of, validate
 from selgen.methods.registry import METHODS
 from selgen.plugins import command_option
 from selgen.settings import get_setting
@@ -47,8 +48,12 @@ shell.prefix(
     + "; }}; "
 )
 RUN = "results/{setting}/runs/{method}/{hp}/seed{seed}"
-BASE_HP, BASE_SEED = "default", 0  # the untuned base is the run base/default/seed0
-BASE_RUN = RUN.format(setting="{setting}", method="base", hp=BASE_HP, seed=BASE_SEED)
+BASE_RUN = RUN.format(
+    setting="{setting}",
+    method="base",
+    hp=stage_params.BASE_HP,
+    seed=stage_params.BASE_SEED,
+)
 
 # (setting, method, hp label) -> hyper-parameter values; hp labels are derived, never hand-listed.
 HP_VALUES = {
@@ -156,34 +161,6 @@ def stage_start_input(wildcards):
     return [model_path(name)] if is_hub_id(name) else []
 
 
-def base_stage_params(wildcards):
-    """Everything the base stage's output depends on: its config, the model options, the data version."""
-    s = wildcards.setting
-    stage = config[s]["base"]["stage"]
-    p = {
-        **stage,
-        "model": {**model_options(s), "dtype": stage["train"]["dtype"]},
-        "data_version": SETTINGS[s].data_version,
-        "threads": config["threads"],
-    }
-    return json.dumps(p, sort_keys=True)
-
-
-def model_options(setting):
-    """How jobs load the setting's models (part of train and eval params: a change re-plans the runs)."""
-    base = config[setting]["base"]
-    return {
-        "name": base[
-            "model"
-        ],  # what the tables record (the hub id, not the cache folder)
-        "dtype": config[setting]["train"]["dtype"],  # evaluation in the training dtype
-        **{
-            k: base.get(k)  # null defaults are not filled in
-            for k in ("chat_template_kwargs", "attn_implementation", "device_map")
-        },
-    }
-
-
 def method_inputs(wildcards):
     """A run's DAG inputs by the name its method reads them (`MethodSpec`): the setting's built artifact
     (CAFT's directions), files its hyper-parameters name, and hub models they name (fetched folders; a
@@ -201,27 +178,6 @@ def method_inputs(wildcards):
 
 def artifact_path(setting, method, name):
     return f"results/{setting}/artifacts/{method}/{name}.pt"
-
-
-def artifact_params(wildcards):
-    """Everything an artifact depends on: the builder's params from the method's sweep points that need an
-    artifact (one k for all of CAFT's controls), and the task_only run (first seed) it is built from.
-    """
-    s, method = wildcards.setting, wildcards.method
-    artifact = METHODS[method].artifact
-    points = [
-        hp
-        for (s_, m, _), hp in HP_VALUES.items()
-        if s_ == s and m == method and artifact.name_of(hp) is not None
-    ]
-    p = {
-        **artifact.params_of(points),
-        "seed": seeds_of(config, s)[0],
-        "max_length": config[s]["train"]["max_length"],
-        "threads": config["threads"],
-        "model": model_options(s),
-    }
-    return json.dumps(p, sort_keys=True)
 
 
 def data_inputs(wildcards):
@@ -307,10 +263,6 @@ def base_input(wildcards):
     return [base_model(s)] if made else []
 
 
-def run_id(setting, method, hp, seed):
-    return f"{setting}/{method}/{hp}/seed{seed}"
-
-
 def run_dirs(setting):
     """Every run folder of a setting, the untrained base first."""
     dirs = [BASE_RUN.format(setting=setting)]
@@ -327,59 +279,52 @@ def provenance_config(setting):
     return json.dumps({**shared, "settings": [setting]}, sort_keys=True)
 
 
-def upstream_hash(setting):
-    """What a run starts from (data and base config): in its params, so that its run_config_hash tells apart
-    runs of different data or base models when tables from several clones are merged."""
-    block = config[setting]
-    return config_hash(
-        {
-            "data": block["data"],
-            "base": block["base"],
-            "data_version": SETTINGS[setting].data_version,
-        }
+def data_params(wildcards):
+    return json.dumps(stage_params.data(config, wildcards.setting), sort_keys=True)
+
+
+def base_params(wildcards):
+    return json.dumps(stage_params.base(config, wildcards.setting), sort_keys=True)
+
+
+def base_stage_params(wildcards):
+    return json.dumps(
+        stage_params.base_stage(config, wildcards.setting), sort_keys=True
     )
 
 
-def run_params(wildcards):
-    """What every job of one run depends on: its identity, where it starts from, the model options."""
-    s, method, hp, seed = (
-        wildcards.setting,
-        wildcards.method,
-        wildcards.hp,
-        int(wildcards.seed),
-    )
-    return {
-        "upstream": upstream_hash(s),
-        "setting": s,
-        "method": method,
-        "hp": hp,
-        "hp_values": HP_VALUES.get((s, method, hp), {}),
-        "seed": seed,
-        "run_id": run_id(s, method, hp, seed),
-        "threads": config["threads"],
-        "model": model_options(s),
-    }
+def run_of(wildcards):
+    """(setting, method, hp label, hp values, seed) of a run job."""
+    s, method, hp = wildcards.setting, wildcards.method, wildcards.hp
+    return s, method, hp, HP_VALUES.get((s, method, hp), {}), int(wildcards.seed)
 
 
 def train_params(wildcards):
-    p = {**run_params(wildcards), "train": config[wildcards.setting]["train"]}
-    return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
+    return json.dumps(stage_params.train(config, *run_of(wildcards)), sort_keys=True)
 
 
 def base_run_params(wildcards):
-    """The base run's params: what it is (no training config: the base does not depend on it)."""
-    w = SimpleNamespace(
-        setting=wildcards.setting, method="base", hp=BASE_HP, seed=BASE_SEED
-    )
-    p = run_params(w)
-    return json.dumps({**p, "config_hash": config_hash(p)}, sort_keys=True)
+    return json.dumps(stage_params.base_run(config, wildcards.setting), sort_keys=True)
 
 
 def eval_params(wildcards):
-    s = wildcards.setting
-    # a judged setting's generation does not depend on the judge (rule judge gets it)
-    cfg = {k: v for k, v in config[s]["eval"].items() if k != "judge" or not judged(s)}
-    return json.dumps({**run_params(wildcards), "eval": cfg}, sort_keys=True)
+    return json.dumps(stage_params.evaluate(config, *run_of(wildcards)), sort_keys=True)
+
+
+def judge_params(wildcards):
+    return json.dumps(stage_params.judge(config, wildcards.setting), sort_keys=True)
+
+
+def artifact_params(wildcards):
+    """The artifact's params from the method's sweep points that need it."""
+    s, method = wildcards.setting, wildcards.method
+    artifact = METHODS[method].artifact
+    points = [
+        hp
+        for (s_, m, _), hp in HP_VALUES.items()
+        if s_ == s and m == method and artifact.name_of(hp) is not None
+    ]
+    return json.dumps(stage_params.artifact(config, s, method, points), sort_keys=True)
 
 
 def extra_figures():

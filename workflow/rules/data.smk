@@ -9,19 +9,7 @@ rule data:
     conda:
         CONDA_ENV
     params:
-        p=lambda wc: json.dumps(
-            {
-                **config[wc.setting]["data"],
-                # a hub base needs no mini corpus
-                **(
-                    {"pretrain": None}
-                    if "pretrain" in config[wc.setting]["data"]
-                    and not is_mini(wc.setting)
-                    else {}
-                ),
-            },
-            sort_keys=True,
-        ),
+        p=data_params,
         version=lambda wc: SETTINGS[wc.setting].data_version,  # a builder change re-plans the data
     shell:
         "HF_HUB_OFFLINE=1 selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

@@ -81,9 +81,7 @@ rule judge:
     conda:
         CONDA_ENV
     params:
-        p=lambda wc: json.dumps(
-            {"judge": config[wc.setting]["eval"].get("judge")}, sort_keys=True
-        ),
+        p=judge_params,
     shell:
         "selgen judge {wildcards.setting} --params {params.p:q} --replies {input} "
         "--samples {output.samples} --metrics {output.metrics} --costs {output.costs} 2> {log}"

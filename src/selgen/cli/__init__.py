@@ -61,6 +61,12 @@ def main(argv=None) -> int:
         return 2
     args = ap.parse_args(argv)
     try:
+        if isinstance(getattr(args, "params", None), dict) and getattr(args, "setting", None):
+            from selgen.params import with_defaults
+
+            args.params = with_defaults(
+                args.command, args.setting, args.params, getattr(args, "method", None)
+            )
         rc = args.func(args)  # None: success; a command may return its own exit code
     except (InputError, ConfigError) as err:
         print(f"selgen {args.command}: error: {err}", file=sys.stderr)

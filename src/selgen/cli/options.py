@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 PARAMS_HELP = (
-    "stage parameters as one JSON object: what Snakemake records as the job's params (see `snakemake -n -p "
-    "TARGET` for a job's exact command); keys the stage does not get fall back to the schema's defaults "
-    "where the stage has them"
+    "stage parameters as one JSON object: what Snakemake records as the job's params (`snakemake -n -p "
+    "TARGET` prints a job's exact command); every key it lacks comes from the config schema's defaults "
+    "for the setting (selgen.params), so '{}' or no --params runs the stage as the default config would"
 )
 
 
@@ -39,7 +39,7 @@ def subcommand(sub, func, help_: str, setting: bool = True, params: bool = True)
     if setting:
         sp.add_argument("setting", help="setting name, e.g. gcd (or a plug-in's)")
     if params:
-        sp.add_argument("--params", type=json_object, required=True, help=PARAMS_HELP)
+        sp.add_argument("--params", type=json_object, default={}, help=PARAMS_HELP)
     sp.set_defaults(func=func)
     return sp
 
