@@ -220,6 +220,7 @@ def test_fetch_rule_downloads_checks_and_validates(files_server, tmp_path):
         assert res.returncode != 0 and not (tmp_path / target).exists()
         assert not list((tmp_path / target).parent.glob(f".{Path(target).name}*"))  # no temp file either
         assert why in (tmp_path / f"resources/logs/fetch/{target.removeprefix('resources/')}.log").read_text()
+        assert why in res.stderr  # the log is shown where the user looks (profiles/default: show-failed-logs)
 
 
 def test_fetch_hhh_without_the_dataset_says_what_to_place_where(tmp_path, monkeypatch, capsys):

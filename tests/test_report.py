@@ -35,6 +35,7 @@ def report_html(finished) -> tuple[Path, str]:
     wd = finished
     res = snakemake(wd, "--report", "report.html")
     assert res.returncode == 0, res.stderr[-5000:]
+    assert "Could not detect mimetype" not in res.stderr + res.stdout  # Parquet has one (common.smk)
     path = wd / "report.html"
     return wd, path.read_text()
 

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: config validation, the sweep's run list, paths and per-job params.
 # Only light imports here: this file runs at every parse (every dry run and every cluster job).
 import json
+import mimetypes
 import re
 import shlex
 import sys
@@ -16,6 +17,7 @@ from selgen.plugins import command_option
 from selgen.settings import get_setting
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")  # the report's table downloads
 # each configured setting's object (selgen.settings.core.Setting): all that is setting-specific comes from it
 SETTINGS = {s: get_setting(s) for s in config["settings"]}
 
