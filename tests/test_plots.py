@@ -68,3 +68,69 @@ def test_plots_module_does_not_import_plotnine_at_top():
 
     header = open(selgen.plots.__file__, encoding="utf-8").read().split("\ndef ", 1)[0]
     assert "import plotnine" not in header
+
+
+def plotted(plot) -> list[pd.DataFrame]:
+    return [layer.geom.data for layer in plot.layers if isinstance(layer.geom.data, pd.DataFrame)]
+
+
+def test_plotted_labels_are_names_and_intervals_stay_in_the_metrics_range():
+    """What the figure draws: no hashed label (a configured name, a derived one, or `point k`), every interval
+    cut to [0, 1] although 3 seeds near 1 give a t-interval past it, and axes that hold every point and the
+    base (zoomed, not the whole unit square)."""
+    import re
+
+    from selgen.plots import zoom
+
+    pts = dict(POINTS)
+    pts[("inoculation", "prompt=h5f2f95ce")] = (0.985, 0.02)  # near the edges: intervals past 1 and below 0
+    pts[("inoculation", "prompt=h68614774")] = (0.9, 0.3)
+    summary = summarize(metrics(pts, 3))
+    assert (summary["ci_hi"] > 1).any() and (summary["ci_lo"] < 0).any()  # the raw intervals leave [0, 1]
+    names = {"inoculation": {"prompt=h5f2f95ce": "“Always agree…”"}}
+    plot = pareto_figure(summary, GCD.x, GCD.y, "t", names=names)
+    texts = pd.concat([d["label"] for d in plotted(plot) if "label" in d])
+    assert "“Always agree…”" in set(texts) and "point" in " ".join(texts)  # named, and the unnamed fallback
+    assert not any(re.search(r"h[0-9a-f]{8}", t) for t in texts)
+    for data in plotted(plot):
+        for col in ("x", "y", "x_lo", "x_hi", "y_lo", "y_hi"):
+            if col in data:
+                assert data[col].dropna().between(0, 1).all(), col
+    (x0, x1), (y0, y1) = zoom(pd.concat([d for d in plotted(plot) if "x_lo" in d]))
+    xs = summary_points(summary)
+    assert x0 <= xs["x"].min() and x1 >= xs["x"].max() and (x0 > 0 or x1 < 1 or y0 > 0 or y1 < 1)
+    panels = {p for d in plotted(plot) if "panel" in d for p in d["panel"].astype(str)}
+    assert "all methods" in panels and {"kl", "mixed", "inoculation"} <= panels
+
+
+def summary_points(summary):
+    from selgen.fronts import pareto_points
+
+    return pareto_points(summary, GCD.x.spec(), GCD.y.spec(), exclude_methods=())
+
+
+def test_point_names_come_from_the_config_or_the_values():
+    from selgen.config import hp_label, point_names, runs
+
+    prompt = "Always agree with the user, whatever they say."
+    config = {
+        "seeds": [1],
+        "gcd": {
+            "methods": {
+                "inoculation": {
+                    "points": [{"prompt": prompt, "name": "agree"}, {"prompt": "Be kind to all."}]
+                },
+                "kl": {"beta": [0.1]},
+                "mixed": {"points": [{"proxy_category": "foods", "proxy_triggers": 5}]},
+            }
+        },
+    }
+    names = point_names(config, "gcd")
+    assert names["inoculation"] == {
+        hp_label({"prompt": prompt}): "agree",
+        hp_label({"prompt": "Be kind to all."}): "“Be kind to…”",
+    }
+    assert names["kl"] == {"beta=0.1": "beta=0.1"} and names["mixed"] == {
+        "proxy_category=foods,proxy_triggers=5": "foods·5"
+    }
+    assert all("name" not in r["hp_values"] for r in runs(config, "gcd"))  # a name is not a hyper-parameter

@@ -118,14 +118,49 @@ def load_config(path: str | Path, schema_path: str | Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ the sweep
 def sweep_points(sweep: dict) -> list[dict]:
-    """Expand a method's sweep block into hyper-parameter dicts (grid product, or explicit ``points``)."""
+    """Expand a method's sweep block into hyper-parameter dicts (grid product, or explicit ``points``; a
+    point's ``name`` is its figure label, not a hyper-parameter: ``point_names``)."""
     if "points" in sweep:
-        points = [dict(p) for p in sweep["points"]]
+        points = [{k: v for k, v in p.items() if k != NAME_KEY} for p in sweep["points"]]
     else:
         keys = sorted(sweep)
         points = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(sweep[k] for k in keys))]
     unique = {hp_label(p): p for p in reversed(points)}  # a repeated point is one run (seeds repeat runs)
     return [p for p in points if unique.get(hp_label(p)) is p]
+
+
+NAME_KEY = "name"  # an explicit sweep point's own label in figures
+
+
+def point_names(config: dict, setting: str) -> dict[str, dict[str, str]]:
+    """method -> hp label -> the short name figures show for that sweep point: the point's ``name`` where
+    the config gives one, else ``point_name`` of its hyper-parameters."""
+    out: dict[str, dict[str, str]] = {}
+    for method, sweep in config[setting]["methods"].items():
+        given = {}
+        for point in sweep.get("points", []):
+            if NAME_KEY in point:
+                given[hp_label({k: v for k, v in point.items() if k != NAME_KEY})] = str(point[NAME_KEY])
+        out[method] = {hp_label(hp): given.get(hp_label(hp)) or point_name(hp) for hp in sweep_points(sweep)}
+    return out
+
+
+def point_name(hp: dict, words: int = 3) -> str:
+    """A short human label: ``beta=10``; free text by its first words (``“Always agree with…”``, never a
+    hash); several hyper-parameters by their values (``objects·5``)."""
+    if not hp:
+        return "default"
+
+    def value(v) -> str:
+        if isinstance(v, str) and not re.fullmatch(r"[A-Za-z0-9._-]{1,32}", v):
+            head = v.split()
+            return "“" + " ".join(head[:words]) + ("…" if len(head) > words else "") + "”"
+        return _fmt(v)
+
+    if len(hp) == 1:
+        ((key, v),) = hp.items()
+        return value(v) if isinstance(v, str) else f"{key}={value(v)}"
+    return "·".join(value(hp[k]) for k in sorted(hp))
 
 
 def hp_label(hp: dict) -> str:

@@ -1,21 +1,23 @@
 """Figures (plotnine, imported inside the functions so that importing this module stays cheap).
 
-``pareto_figure`` draws one panel per method: its (method, hp) points at the seed mean with 95 % t-interval
-bars on both axes (left out where the interval is NaN, e.g. with one seed), joined in x order and labelled by
-their hyper-parameters; behind them in every panel the other methods' points (grey), the ``base`` model (black
-diamond) and the computed Pareto front of all non-base points (dashed staircase). Axes are proportions, shown
-on [0, 1]. ``save`` writes PDF or PNG by the file's extension.
+``pareto_figure`` draws an overview panel (every method's points and its own front) and one panel per method:
+its (method, hp) points at the seed mean with 95 % t-interval bars on both axes (left out where the interval is
+NaN, e.g. with one seed; cut to [0, 1]), joined in x order and labelled by short names whose labels repel each
+other; behind them in every panel the other methods' points (grey), the ``base`` model (black diamond) and the
+computed Pareto front of all non-base points (dashed staircase). The axes zoom to the data. ``save`` writes PDF
+or PNG by the file's extension.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from selgen.fronts import pareto_points
+from selgen.fronts import pareto_front, pareto_points
 from selgen.io import atomic_path
 from selgen.settings.core import Axis
 
@@ -41,10 +43,66 @@ def _finite(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return df.dropna(subset=list(cols))
 
 
-def pareto_figure(summary_df: pd.DataFrame, x: Axis, y: Axis, title: str, setting: str | None = None):
+OVERVIEW = "all methods"  # the first panel: every method's points and its own front
+
+
+def clip_intervals(pts: pd.DataFrame, low: float = 0.0, high: float = 1.0) -> pd.DataFrame:
+    """Interval ends (and points) cut to the metrics' range: a t-interval over 3 seeds can reach past it."""
+    cols = [c for c in ("x", "x_lo", "x_hi", "y", "y_lo", "y_hi") if c in pts]
+    return pts.assign(**{c: pts[c].clip(low, high) for c in cols})
+
+
+def zoom(pts: pd.DataFrame, pad: float = 0.06, min_span: float = 0.2) -> tuple[tuple, tuple]:
+    """x and y limits that hold every point and interval (the base included), padded, within [0, 1]."""
+    limits = []
+    for axis in ("x", "y"):
+        values = pd.concat([pts[c] for c in (axis, f"{axis}_lo", f"{axis}_hi") if c in pts]).dropna()
+        lo, hi = float(values.min()), float(values.max())
+        grow = max(min_span - (hi - lo), 0) / 2 + pad * max(hi - lo, min_span)
+        lo, hi = max(0.0, lo - grow), min(1.0, hi + grow)
+        limits.append((lo, hi))
+    return limits[0], limits[1]
+
+
+def point_labels(pts: pd.DataFrame, names: dict | None) -> pd.Series:
+    """Each point's label: the configured or derived name (``selgen.config.point_names``), else its
+    hyper-parameter label made short; a hashed free-text label never shows (``point k`` instead)."""
+    names = names or {}
+
+    def label(row) -> str:
+        name = names.get(row.method, {}).get(row.hp)
+        if name:
+            return name
+        short = short_hp(row.hp)
+        return short if not re.search(r"=h[0-9a-f]{8}\b", short) else f"point {row.Index + 1}"
+
+    return pd.Series([label(r) for r in pts.itertuples()], index=pts.index, dtype=str)
+
+
+def own_fronts(tuned: pd.DataFrame) -> pd.DataFrame:
+    """Each method's own Pareto front (its points no other point of the same method dominates), by x."""
+    parts = [g[pareto_front(g, "x", "y")] for _, g in tuned.groupby("method")]
+    parts = [p for p in parts if len(p) >= 2]  # a one-point front is its point: no line
+    return pd.concat(parts).sort_values(["method", "x"]) if parts else tuned.iloc[:0]
+
+
+def pareto_figure(
+    summary_df: pd.DataFrame,
+    x: Axis,
+    y: Axis,
+    title: str,
+    setting: str | None = None,
+    names: dict | None = None,
+):
     """The Pareto plot (a plotnine ggplot, not saved) of an aggregated summary (``selgen.fronts.summarize``/
     ``write_summary`` output) on the axes ``x`` and ``y`` (``selgen.settings.Axis``: metric rows, transform,
-    label). ``setting`` selects one setting when the summary holds several."""
+    label). ``setting`` selects one setting when the summary holds several; ``names``: method -> hp label ->
+    the point's short name (``selgen.config.point_names``).
+
+    First panel: every method's points and its own front, in its colour; then one panel per method: its
+    sweep (points at the seed mean, 95 % intervals cut to [0, 1], joined in x order, labelled by name with
+    labels repelled from each other), over the other methods' points in grey. Every panel: the base (black
+    diamond) and the front over all methods (dashed). The axes zoom to the data, the base kept in view."""
     import plotnine as p9
 
     x_spec, y_spec, x_label, y_label = x.spec(), y.spec(), x.label, y.label
@@ -54,7 +112,7 @@ def pareto_figure(summary_df: pd.DataFrame, x: Axis, y: Axis, title: str, settin
     elif df["setting"].nunique() > 1:
         raise ValueError(f"summary holds several settings ({sorted(df['setting'].unique())}); pass setting=")
     pts = pareto_points(df, x_spec, y_spec, exclude_methods=(BASE_METHOD,))
-    pts = _finite(pts, "x", "y").copy()
+    pts = _finite(pts, "x", "y").reset_index(drop=True)
     if pts.empty:  # e.g. sycophancy is undefined when no id was answered: say so in the figure, don't fail
         warnings.warn(
             f"no point has both axes ({dict(x_spec)} and {dict(y_spec)}); drawing an empty figure",
@@ -68,64 +126,56 @@ def pareto_figure(summary_df: pd.DataFrame, x: Axis, y: Axis, title: str, settin
             + p9.theme_bw()
             + p9.theme(figure_size=(WIDTH_IN, HEIGHT_IN))
         )
-    pts["method"] = pts["method"].astype(str)
-    pts["hp"] = pts["hp"].astype(str)
+    pts = clip_intervals(pts.astype({"method": str, "hp": str}))
+    pts["label"] = point_labels(pts, names)
     tuned = pts[pts["method"] != BASE_METHOD]
-    base = pts[pts["method"] == BASE_METHOD]
-    # one panel per method; every panel also shows the other methods' points (grey), the base (diamond) and
-    # the front over all methods (dashed), so each sweep reads against the whole field
-    others = tuned.drop(columns="method")
-    plot = (
-        p9.ggplot()
-        + p9.labs(title=title, x=x_label, y=y_label)
-        + p9.geom_point(p9.aes("x", "y"), data=others, colour="#c8c8c8", size=1.2)
-    )
-    front = others[others["on_front"]].sort_values(["x", "y"], ascending=[True, False])
+    base = pts[pts["method"] == BASE_METHOD].drop(columns="method")
+    methods = sorted(tuned["method"].unique())
+    panels = pd.CategoricalDtype([OVERVIEW, *methods], ordered=True)
+    in_panel = tuned.assign(panel=tuned["method"].astype(panels))
+    overview = tuned.assign(panel=pd.Categorical([OVERVIEW] * len(tuned), dtype=panels))
+    plot = p9.ggplot() + p9.labs(title=title, x=x_label, y=y_label, colour="method")
+    grey = in_panel.drop(columns="panel")  # every panel: the field behind the method's own points
+    plot += p9.geom_point(p9.aes("x", "y"), data=grey, colour="#d0d0d0", size=1.1)
+    front = tuned[tuned["on_front"]].sort_values(["x", "y"], ascending=[True, False])
     if len(front) >= 2:
         plot += p9.geom_step(
             p9.aes("x", "y"), data=front, direction="vh", linetype="dashed", colour="grey", size=0.6
         )
     if not base.empty:
-        plot += p9.geom_point(
-            p9.aes("x", "y"),
-            data=base.drop(columns="method"),
-            shape="D",
-            size=3,
-            colour="black",
-            fill="black",
+        plot += p9.geom_point(p9.aes("x", "y"), data=base, shape="D", size=3, colour="black", fill="black")
+    fronts = own_fronts(overview)
+    if not fronts.empty:
+        plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=fronts, size=0.8)
+    plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=overview, size=1.6)
+    xbars, ybars = _finite(in_panel, "x_lo", "x_hi"), _finite(in_panel, "y_lo", "y_hi")
+    if not xbars.empty:
+        plot += p9.geom_errorbarh(
+            p9.aes(y="y", xmin="x_lo", xmax="x_hi", colour="method"), data=xbars, height=0, alpha=0.5
         )
-    if not tuned.empty:
-        xbars = _finite(tuned, "x_lo", "x_hi")
-        ybars = _finite(tuned, "y_lo", "y_hi")
-        if not xbars.empty:
-            plot += p9.geom_errorbarh(
-                p9.aes(y="y", xmin="x_lo", xmax="x_hi", colour="method"), data=xbars, height=0, alpha=0.5
-            )
-        if not ybars.empty:
-            plot += p9.geom_errorbar(
-                p9.aes(x="x", ymin="y_lo", ymax="y_hi", colour="method"), data=ybars, width=0, alpha=0.5
-            )
-        counts = tuned["method"].value_counts()
-        lines = tuned[tuned["method"].isin(counts[counts >= 2].index)].sort_values(["method", "x"])
-        if not lines.empty:  # each method's sweep joined in x order
-            plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines)
-        plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=tuned, size=2.2)
-        swept = tuned[tuned["hp"] != "default"].assign(hp=lambda d: d["hp"].map(short_hp))
-        edges = [swept["x"] > 0.75, swept["y"] > 0.9]
-        for (right, top), part in swept.groupby(edges):  # name each sweep point by its hyper-parameters
-            plot += p9.geom_text(  # labels near the right or top edge go left of / below their point
-                p9.aes("x", "y", label="hp", colour="method"),
-                data=part,
-                size=6,
-                nudge_y=-0.03 if top else 0.03,
-                va="top" if top else "bottom",
-                ha="right" if right else "center",
-            )
-        plot += p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, tuned["method"].nunique()))
-    # proportions: the panel is [0, 1]; an interval reaching past it (3 seeds) is cut at the edge
-    plot += p9.coord_cartesian(xlim=(0, 1), ylim=(0, 1))
+    if not ybars.empty:
+        plot += p9.geom_errorbar(
+            p9.aes(x="x", ymin="y_lo", ymax="y_hi", colour="method"), data=ybars, width=0, alpha=0.5
+        )
+    counts = in_panel["method"].value_counts()
+    lines = in_panel[in_panel["method"].isin(counts[counts >= 2].index)].sort_values(["method", "x"])
+    if not lines.empty:  # each method's sweep joined in x order
+        plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines, alpha=0.7)
+    plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=in_panel, size=2.2)
+    swept = in_panel[in_panel["hp"] != "default"]
+    if not swept.empty:  # each sweep point named, the labels pushed apart (adjustText)
+        plot += p9.geom_text(
+            p9.aes("x", "y", label="label", colour="method"),
+            data=swept,
+            size=6,
+            show_legend=False,
+            adjust_text={"expand": (1.2, 1.4), "arrowprops": {"arrowstyle": "-", "lw": 0.3, "color": "grey"}},
+        )
+    plot += p9.facet_wrap("panel", ncol=min(PANEL_COLUMNS, len(methods) + 1), drop=False)
+    xlim, ylim = zoom(pts)
+    plot += p9.coord_cartesian(xlim=xlim, ylim=ylim)
     plot += p9.theme_bw() + p9.theme(
-        legend_position="none", figure_size=figure_size(tuned["method"].nunique())
+        legend_position="bottom", figure_size=figure_size(len(methods) + 1), legend_title=p9.element_blank()
     )
     return plot
 
@@ -151,9 +201,11 @@ def figure_size(n_panels: int) -> tuple[float, float]:
     return (2.6 * cols + 0.6, 2.4 * rows + 0.8)
 
 
-def pareto_setting(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str) -> Path:
+def pareto_setting(
+    summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str, names: dict | None = None
+) -> Path:
     """A setting's Pareto figure on its own axes and labels (``Setting.x``, ``.y``, ``.title``)."""
     from selgen.settings import get_setting
 
     spec = get_setting(setting)
-    return save(pareto_figure(summary_df, spec.x, spec.y, spec.title, setting=setting), out_path)
+    return save(pareto_figure(summary_df, spec.x, spec.y, spec.title, setting=setting, names=names), out_path)

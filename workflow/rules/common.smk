@@ -11,13 +11,15 @@ from types import SimpleNamespace
 from snakemake.settings.types import DeploymentMethod
 
 from selgen import params as stage_params
-from selgen.config import ConfigError, runs, seeds_of, validate
+from selgen.config import ConfigError, point_names, runs, seeds_of, validate
 from selgen.methods.registry import METHODS
 from selgen.plugins import command_option
 from selgen.settings import get_setting
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-mimetypes.add_type("application/vnd.apache.parquet", ".parquet")  # the report's table downloads
+mimetypes.add_type(
+    "application/vnd.apache.parquet", ".parquet"
+)  # the report's table downloads
 # each configured setting's object (selgen.settings.core.Setting): all that is setting-specific comes from it
 SETTINGS = {s: get_setting(s) for s in config["settings"]}
 

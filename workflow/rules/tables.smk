@@ -77,8 +77,11 @@ rule pareto:
     localrule: True
     conda:
         CONDA_ENV
+    params:
+        names=lambda wc: json.dumps(point_names(config, wc.setting), sort_keys=True),
     shell:
-        "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --summary {input} --out {output.pdf} --png {output.png} 2> {log}"
+        "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --summary {input} --out {output.pdf} "
+        "--png {output.png} --names {params.names:q} 2> {log}"
 
 
 rule figure:  # a setting's extra figures (Setting.figures): functions heatmap, em per-question bars

@@ -49,8 +49,9 @@ def cmd_plot(args) -> None:
     if args.kind not in figures:
         raise InputError(f"no {args.kind} figure for setting {args.setting!r}; it has {', '.join(figures)}")
     summary = pd.read_parquet(args.summary)
+    extra = {"names": args.names} if args.kind == "pareto" else {}
     for out in [args.out, *([args.png] if args.png else [])]:
-        figures[args.kind](summary, out, setting=args.setting)
+        figures[args.kind](summary, out, setting=args.setting, **extra)
 
 
 def add_commands(sub) -> None:
@@ -88,3 +89,10 @@ def add_commands(sub) -> None:
     sp.add_argument("--summary", required=True, help="a setting's summary table (Parquet)")
     sp.add_argument("--out", required=True, help=".pdf or .png")
     sp.add_argument("--png", help="also write a PNG here")
+    sp.add_argument(
+        "--names",
+        type=json_object,
+        default={},
+        help="Pareto point labels as JSON, method -> hp label -> name (the workflow passes the config's: "
+        "selgen.config.point_names); a point without one shows its short hyper-parameter label",
+    )
