@@ -1,11 +1,11 @@
 """Figures (plotnine, imported inside the functions so that importing this module stays cheap).
 
-``pareto_figure`` draws an overview panel (every method's points and its own front) and one panel per method:
-its (method, hp) points at the seed mean with 95 % t-interval bars on both axes (left out where the interval is
-NaN, e.g. with one seed; cut to [0, 1]), joined in x order and labelled by short names whose labels repel each
-other; behind them in every panel the other methods' points (grey), the ``base`` model (black diamond) and the
-computed Pareto front of all non-base points (dashed staircase). The axes zoom to the data. ``save`` writes PDF
-or PNG by the file's extension.
+``pareto_figure`` draws an overview panel (every method's points and its own front) and one panel per
+method: its (method, hp) points at the seed mean with 95 % t-interval bars on both axes (left out where the
+interval is NaN, e.g. with one seed; cut to [0, 1]), joined in x order and labelled by short names whose
+labels repel each other; behind them in every panel the other methods' points (grey), the ``base`` model
+(black diamond) and the computed Pareto front of all non-base points (dashed staircase). The axes zoom to the
+data. ``save`` writes PDF or PNG by the file's extension.
 """
 
 from __future__ import annotations
