@@ -109,9 +109,11 @@ rule figure:  # a setting's extra figures (Setting.figures): functions heatmap, 
     localrule: True
     conda:
         CONDA_ENV
+    params:
+        names=lambda wc: json.dumps(point_names(config, wc.setting), sort_keys=True),
     shell:
         "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
-        "--png {output.png} 2> {log}"
+        "--png {output.png} --names {params.names:q} 2> {log}"
 
 
 rule organism:

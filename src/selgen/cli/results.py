@@ -49,9 +49,8 @@ def cmd_plot(args) -> None:
     if args.kind not in figures:
         raise InputError(f"no {args.kind} figure for setting {args.setting!r}; it has {', '.join(figures)}")
     summary = pd.read_parquet(args.summary)
-    extra = {"names": args.names} if args.kind == "pareto" else {}
     for out in [args.out, *([args.png] if args.png else [])]:
-        figures[args.kind](summary, out, setting=args.setting, **extra)
+        figures[args.kind](summary, out, setting=args.setting, names=args.names)
 
 
 def add_commands(sub) -> None:
@@ -93,6 +92,6 @@ def add_commands(sub) -> None:
         "--names",
         type=json_object,
         default={},
-        help="Pareto point labels as JSON, method -> hp label -> name (the workflow passes the config's: "
+        help="sweep point labels as JSON, method -> hp label -> name (the workflow passes the config's: "
         "selgen.config.point_names); a point without one shows its short hyper-parameter label",
     )

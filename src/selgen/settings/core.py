@@ -92,7 +92,8 @@ class Setting:
 
     Results: Pareto axes ``x`` and ``y`` (up and right are better) under ``title``; ``checks`` of the mini
     organism (the ``baseline`` method against the untuned base); ``figures``: extra figures beside the Pareto
-    one, kind -> ``draw(summary, out_path, setting=name)``.
+    one, kind -> ``draw(summary, out_path, setting=name, names=...)`` (``names``: the sweep points' labels,
+    method -> hp label -> name, as ``selgen.config.point_names`` makes them).
 
     Config: ``check_config(block)`` raises ``ValueError`` naming the key for what the schema cannot say;
     ``preflight(block)`` likewise for what later jobs need from the machine that starts a real (not dry) run,

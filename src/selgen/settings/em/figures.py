@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from selgen.plots import BASE_METHOD, PANEL_COLUMNS, figure_size, save, short_hp
+from selgen.plots import BASE_METHOD, PANEL_COLUMNS, figure_size, point_labels, save
 
 
-def questions(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "em") -> Path:
-    """Misaligned rate per general question (seed mean, 95 % interval), a bar per method and
-    hyper-parameter point, one panel per method; the base model in every panel (black outline)."""
+def questions(
+    summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "em", names: dict | None = None
+) -> Path:
+    """Misaligned rate per general question (seed mean, 95 % interval cut to [0, 1]), a bar per method and
+    sweep point (named as in the Pareto figure: ``names``), one panel per method; the base model in every
+    panel (black outline)."""
     import plotnine as p9
 
     df = summary_df[
@@ -23,7 +26,8 @@ def questions(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: st
     ].copy()
     if df.empty:
         raise ValueError(f"the summary holds no per-question misaligned rate of setting {setting!r}")
-    df["point"] = df["hp"].map(short_hp)
+    df["point"] = point_labels(df.reset_index(drop=True), names).to_numpy()
+    df[["ci_lo", "ci_hi"]] = df[["ci_lo", "ci_hi"]].clip(0, 1)  # a t-interval over 3 seeds can pass 0 or 1
     base = df[df["method"] == BASE_METHOD].drop(columns="method")
     tuned = df[df["method"] != BASE_METHOD]
     dodge = p9.position_dodge(width=0.8)
@@ -38,7 +42,7 @@ def questions(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: st
             title="Misaligned rate per general question (seed mean; outline: base model)",
             x="question",
             y="misaligned rate",
-            fill="hp",
+            fill="sweep point",
         )
         + p9.theme_bw()
         + p9.theme(

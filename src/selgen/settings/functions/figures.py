@@ -36,9 +36,15 @@ def heatmap_table(
     )
 
 
-def heatmap(summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "functions") -> Path:
+def heatmap(
+    summary_df: pd.DataFrame,
+    out_path: str | os.PathLike,
+    setting: str = "functions",
+    names: dict | None = None,
+) -> Path:
     """Proxy category (rows) × evaluated category (columns), seed-mean accuracy on ID + OOD tests; one panel
-    per method and number of proxy triggers. The updated category's column shows how far the update went."""
+    per method and number of proxy triggers. The updated category's column shows how far the update went.
+    (``names``, the sweep points' labels, is not needed: the rows name the proxies.)"""
     import plotnine as p9
 
     table = heatmap_table(summary_df, setting)
