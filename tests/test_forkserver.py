@@ -159,4 +159,5 @@ def test_a_forked_train_and_evaluate_job_write_what_a_fresh_job_writes(finished,
     assert outputs["fresh"][0] == outputs["forked"][0]
     pd.testing.assert_frame_equal(outputs["fresh"][1], outputs["forked"][1])
     records = pd.read_parquet(finished / "results" / "tables" / "gcd" / "runs.parquet")
-    assert set(records.loc[records.method != "base", "process"]) == {"forked"}
+    # the workflow forked its jobs once the server was up (jobs before that, the data's, run fresh)
+    assert "forked" in set(records.loc[records.method != "base", "process"])
