@@ -35,7 +35,7 @@ def selgen(*args, server=None, env=None, **kw) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k != forkserver.ENV}
     environment |= {"HF_HUB_OFFLINE": "1", **(env or {})}
     if server:
-        environment[forkserver.ENV] = server
+        environment |= {forkserver.ENV: server, forkserver.DEBUG: "1"}  # a declined request says so
     return subprocess.run([SELGEN, *args], capture_output=True, text=True, env=environment, **kw)
 
 
@@ -59,6 +59,7 @@ def test_a_forked_command_prints_and_exits_as_a_fresh_one(server, tmp_path):
         ],
     ):
         fresh, forked = selgen(*args), selgen(*args, server=server)
+        assert "runs fresh" not in forked.stderr  # the `selgen` script's python3 is the server's python
         assert forked.returncode == fresh.returncode != None  # noqa: E711
         assert forked.stdout == fresh.stdout
         # the last line of a traceback or an argparse error: the same message on the job's own stderr

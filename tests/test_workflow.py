@@ -334,9 +334,9 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
 def test_a_change_in_one_gcd_value_replans_only_that_point_and_gcds_tables(tmp_path):
     """Every job's params are in its command (``--params``, ``--config``), so a job is re-planned by a config
     change exactly when its command changes or an input of it is re-made. Changing one gcd kl value in the
-    mini default (all three settings) changes the commands of that point's runs and of gcd's tables only:
-    the em and functions jobs, and every other gcd job, keep theirs (their params hold only what their
-    outputs depend on)."""
+    mini default (all three settings) changes the commands of that point's runs, of gcd's tables and of its
+    Pareto figure (which names the points) only: the em and functions jobs, and every other gcd job, keep
+    theirs (their params hold only what their outputs depend on)."""
     base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     changed = yaml.safe_load(yaml.safe_dump(base))
     changed["gcd"]["methods"]["kl"]["beta"] = [*base["gcd"]["methods"]["kl"]["beta"][:-1], 123.0]
@@ -352,11 +352,15 @@ def test_a_change_in_one_gcd_value_replans_only_that_point_and_gcds_tables(tmp_p
     before, after = commands(base, tmp_path / "a"), commands(changed, tmp_path / "b")
     assert len(before) > 300  # every job of the three settings
     gone, new = before - after, after - before
+    gcd_figure = "selgen plot gcd --summary"  # its sweep points' names (--names) hold the new point
     for line in gone:
-        assert f'"hp": "beta={old_beta}"' in line or "tables --config" in line
+        assert f'"hp": "beta={old_beta}"' in line or "tables --config" in line or gcd_figure in line
     for line in new:
-        assert '"hp": "beta=123.0"' in line or "tables --config" in line
+        assert '"hp": "beta=123.0"' in line or "tables --config" in line or gcd_figure in line
     assert sum("tables --config" in line for line in new) == 1
+    assert sum(gcd_figure in line for line in new) == 1 and '"beta=123.0"' in next(
+        line for line in new if gcd_figure in line
+    )
     assert any("--out results/tables/gcd" in line for line in new)
     seeds = len(base.get("seeds") or [1, 2, 3])
     assert sum(" train gcd " in line for line in new) == seeds

@@ -39,6 +39,7 @@ import traceback
 from pathlib import Path
 
 ENV = "SELGEN_FORK_SERVER"  # the socket's path, set in the workflow's environment while the server runs
+DEBUG = "SELGEN_FORK_DEBUG"  # set: a declined request says why on the job's stderr
 # What the server imports before it listens: everything a train, evaluate or artifact job needs.
 PRELOAD = (
     "torch",
@@ -70,6 +71,11 @@ HEADER = struct.Struct("!I")
 CODE = struct.Struct("!i")
 
 
+def _interpreter() -> list[str]:
+    """The interpreter and its environment (a venv's python and python3 are one interpreter)."""
+    return [os.path.realpath(sys.executable), sys.prefix]
+
+
 def _import_time_env(env: dict) -> dict:
     return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_ENV)}
 
@@ -85,7 +91,7 @@ def run_via_server(argv: list[str]) -> int | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
-        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "python": sys.executable}
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "python": _interpreter()}
         payload = json.dumps(request).encode()
         socket.send_fds(conn, [HEADER.pack(len(payload)) + payload], [0, 1, 2])
         answer = _recv_exactly(conn, 1)
@@ -174,8 +180,19 @@ def _child(conn: socket.socket, environment: dict) -> int:
         while len(data) < size:
             data += _recv_exactly(conn, size - len(data))
         request = json.loads(data)
-        same = request["python"] == sys.executable and _import_time_env(request["env"]) == environment
+        same = request["python"] == _interpreter() and _import_time_env(request["env"]) == environment
         if len(fds) != 3 or not same:
+            if request["env"].get(DEBUG) and len(fds) == 3:  # say why, on the job's stderr
+                theirs = _import_time_env(request["env"])
+                keys = sorted(k for k in {*theirs, *environment} if theirs.get(k) != environment.get(k))
+                why = (
+                    f"python {request['python']} vs {_interpreter()}"
+                    if request["python"] != _interpreter()
+                    else ""
+                )
+                os.write(
+                    fds[2], f"selgen fork server: runs fresh ({why or ', '.join(keys)} differ)\n".encode()
+                )
             conn.sendall(b"N")
             return 0
         for fd, target in zip(fds, (0, 1, 2), strict=True):
@@ -269,5 +286,7 @@ class Server:
         self.stop()
 
 
-if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+if __name__ == "__main__":  # run as selgen.forkserver, not __main__: FORKED must be the module's own
+    from selgen import forkserver
+
+    forkserver.serve(sys.argv[1], int(sys.argv[2]))

@@ -155,12 +155,14 @@ HAND_DEFAULTS = {  # command -> the workflow's builder, for a hand run's missing
 }
 
 
-def merged(defaults: dict, given: dict) -> dict:
-    """``defaults`` with ``given`` on top, key by key into nested objects (given wins at every leaf)."""
+def merged(defaults: dict, given: dict, depth: int = 2) -> dict:
+    """``defaults`` with ``given`` on top: key by key at the top level and inside its blocks (``train``,
+    ``eval``, ``model``, ...); a value one level deeper is taken whole (``eval.sets`` given is the eval sets,
+    not a few more than the default's)."""
     out = copy.deepcopy(defaults)
     for key, value in given.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
+        if depth > 1 and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value, depth - 1)
         else:
             out[key] = value
     return out
