@@ -25,6 +25,7 @@ WIDTH_IN = 7.0
 HEIGHT_IN = 5.0
 PANEL_COLUMNS = 4
 BASE_METHOD = "base"
+MAX_LABELS = 6  # labels per panel before only the method's own front is labelled
 
 
 def save(plot, path: str | os.PathLike, dpi: int = 300) -> Path:
@@ -84,6 +85,13 @@ def own_fronts(tuned: pd.DataFrame) -> pd.DataFrame:
     parts = [g[pareto_front(g, "x", "y")] for _, g in tuned.groupby("method")]
     parts = [p for p in parts if len(p) >= 2]  # a one-point front is its point: no line
     return pd.concat(parts).sort_values(["method", "x"]) if parts else tuned.iloc[:0]
+
+
+def labelled(swept: pd.DataFrame, most: int = MAX_LABELS) -> pd.DataFrame:
+    """The points that get a label: all of a method's when it has at most ``most``, else its own front's
+    (a dozen labels in one corner cannot all be read; the table and the setting's figures name the rest)."""
+    parts = [g if len(g) <= most else g[pareto_front(g, "x", "y")] for _, g in swept.groupby("method")]
+    return pd.concat(parts) if parts else swept
 
 
 def pareto_figure(
@@ -149,20 +157,22 @@ def pareto_figure(
         plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=fronts, size=0.8)
     plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=overview, size=1.6)
     xbars, ybars = _finite(in_panel, "x_lo", "x_hi"), _finite(in_panel, "y_lo", "y_hi")
+    # the intervals as plain segments: error bars' caps default to half the data's resolution when asked
+    # for none (width=0 reads as unset), a tall tick on axes whose values are all 0 or 1
     if not xbars.empty:
-        plot += p9.geom_errorbarh(
-            p9.aes(y="y", xmin="x_lo", xmax="x_hi", colour="method"), data=xbars, height=0, alpha=0.5
+        plot += p9.geom_segment(
+            p9.aes(x="x_lo", xend="x_hi", y="y", yend="y", colour="method"), data=xbars, alpha=0.5
         )
     if not ybars.empty:
-        plot += p9.geom_errorbar(
-            p9.aes(x="x", ymin="y_lo", ymax="y_hi", colour="method"), data=ybars, width=0, alpha=0.5
+        plot += p9.geom_segment(
+            p9.aes(x="x", xend="x", y="y_lo", yend="y_hi", colour="method"), data=ybars, alpha=0.5
         )
     counts = in_panel["method"].value_counts()
     lines = in_panel[in_panel["method"].isin(counts[counts >= 2].index)].sort_values(["method", "x"])
     if not lines.empty:  # each method's sweep joined in x order
         plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines, alpha=0.7)
     plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=in_panel, size=2.2)
-    swept = in_panel[in_panel["hp"] != "default"]
+    swept = labelled(in_panel[in_panel["hp"] != "default"])
     if not swept.empty:  # each sweep point named, the labels pushed apart (adjustText)
         plot += p9.geom_text(
             p9.aes("x", "y", label="label", colour="method"),
