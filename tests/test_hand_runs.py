@@ -97,3 +97,21 @@ def test_judge_on_a_setting_without_a_judge_is_an_input_error(tmp_path, capsys):
     out = [str(tmp_path / f) for f in ("s.parquet", "m.parquet")]
     assert main(["judge", "gcd", "--replies", str(replies), "--samples", out[0], "--metrics", out[1]]) == 2
     assert "not scored by an LLM judge" in capsys.readouterr().err
+
+
+def test_train_and_evaluate_run_by_hand_with_only_their_paths(finished, tmp_path):
+    """`selgen train` and `selgen evaluate` given only the paths (no --params): the schema's defaults for the
+    setting (method task_only, seed 0, its train and eval blocks) on the tiny workflow's data and base."""
+    data, base = finished / "results/gcd/data", finished / "results/gcd/base"
+    model, record = tmp_path / "model", tmp_path / "record.json"
+    args = ["--data", str(data), "--base", str(base), "--out", str(model), "--record", str(record)]
+    assert main(["train", "gcd", *args]) in (0, None)
+    run = json.loads(record.read_text())
+    default = params.default_config("gcd")["gcd"]
+    assert run["run_id"] == "gcd/task_only/default/seed0" and run["finetune"] == default["train"]["finetune"]
+    samples, metrics = tmp_path / "samples.parquet", tmp_path / "metrics.parquet"
+    argv = ["evaluate", "gcd", "--model", str(model), "--data", str(data)]
+    assert main([*argv, "--samples", str(samples), "--metrics", str(metrics)]) in (0, None)
+    import pandas as pd
+
+    assert set(pd.read_parquet(metrics)["eval_set"]) == set(default["eval"]["sets"])
