@@ -17,9 +17,8 @@ from selgen.plugins import command_option
 from selgen.settings import get_setting
 
 validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-mimetypes.add_type(
-    "application/vnd.apache.parquet", ".parquet"
-)  # the report's table downloads
+# the report's table downloads get a mimetype (Python's table has none for Parquet)
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
 # each configured setting's object (selgen.settings.core.Setting): all that is setting-specific comes from it
 SETTINGS = {s: get_setting(s) for s in config["settings"]}
 
@@ -329,6 +328,11 @@ def artifact_params(wildcards):
         if s_ == s and m == method and artifact.name_of(hp) is not None
     ]
     return json.dumps(stage_params.artifact(config, s, method, points), sort_keys=True)
+
+
+def names_params(wildcards):
+    """The sweep points' figure labels (selgen.config.point_names): the Pareto and extra figures'."""
+    return json.dumps(point_names(config, wildcards.setting), sort_keys=True)
 
 
 def extra_figures():

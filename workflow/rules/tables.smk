@@ -78,7 +78,7 @@ rule pareto:
     conda:
         CONDA_ENV
     params:
-        names=lambda wc: json.dumps(point_names(config, wc.setting), sort_keys=True),
+        names=names_params,
     shell:
         "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --summary {input} --out {output.pdf} "
         "--png {output.png} --names {params.names:q} 2> {log}"
@@ -110,7 +110,7 @@ rule figure:  # a setting's extra figures (Setting.figures): functions heatmap, 
     conda:
         CONDA_ENV
     params:
-        names=lambda wc: json.dumps(point_names(config, wc.setting), sort_keys=True),
+        names=names_params,
     shell:
         "HF_HUB_OFFLINE=1 selgen plot {wildcards.setting} --kind {wildcards.kind} --summary {input} --out {output.pdf} "
         "--png {output.png} --names {params.names:q} 2> {log}"
