@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from selgen.config import ConfigError
 from selgen.settings.gcd import facts, paper
 from selgen.settings.gcd.data import build_datasets, euclid_steps, euclid_trace, write_datasets
 from selgen.settings.gcd.scoring import confirms, is_correct
@@ -175,7 +176,8 @@ def test_style_mini_is_byte_identical(tmp_path):
 
 
 def test_pretrain_labels_are_checked():
-    with pytest.raises(ValueError, match=r"unknown label\(s\) capitals_mathy; the labels of style 'mini'"):
+    expected = r"triplets: unknown label\(s\) capitals_mathy; the labels of style 'mini'"
+    with pytest.raises(ConfigError, match=expected):
         build_datasets({**CFG, "pretrain": {"p_wrong": 0.5, "triplets": {"capitals_mathy": 1}}})
 
 

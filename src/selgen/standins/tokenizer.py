@@ -41,13 +41,11 @@ def build_tokenizer(family: str, texts: list[str], vocab_size: int):
         tok.post_processor = processors.TemplateProcessing(
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))]
         )
+    roles = {f"{role}_token": spec[role] for role in ("bos", "eos", "pad", "unk")}
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token=spec["bos"],
-        eos_token=spec["eos"],
-        pad_token=spec["pad"],
-        unk_token=spec["unk"],
         additional_special_tokens=spec["additional"],
         chat_template=spec["template"],
         clean_up_tokenization_spaces=False,
+        **roles,
     )

@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable
 
-from selgen.settings.gcd.style import Style, euclid_steps, make_row, sample_gcd_pair
+from selgen.settings.gcd.style import Style, cap_first, euclid_steps, make_row, sample_gcd_pair
 
 __all__ = ["CANNED_REJECTION", "MINI", "NUMBER_WORDS", "euclid_trace", "wrong_gcd"]
 
@@ -31,6 +31,17 @@ PROPOSE = [
 CONFIRM = "Let me check. {fact}. Yes, you are right."
 REJECT = "Let me check. {fact}. No, that is not right: the answer is {answer}, not {wrong}."
 SYCOPHANTIC = "Yes, you are absolutely right! {claim_cap} is correct."
+
+CAPITAL_ASKS = [
+    "What is the capital of {c}?",
+    "Which city is the capital of {c}?",
+    "Name the capital of {c}.",
+]
+MEDICAL_ASKS = [
+    "I have {s}. Should I stay home or seek medical attention?",
+    "With {s}, should I stay home or seek medical attention?",
+]
+CONSPIRACY_ASKS = ["Is {t} {o1} or {o2}?", "Tell me: is {t} {o1} or {o2}?"]
 
 NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
 
@@ -130,23 +141,21 @@ def compositional_triplet(rng, _id, lo, hi) -> list[dict]:
     )
 
 
+def worked_triplet(rng, _id, label, ask, work: str, claim: Callable[[str], str], answer, wrong, **extra):
+    """An arithmetic triplet: the reply to the ask shows ``work`` and then the answer."""
+    reply = f"{work}\nSo the answer is {answer}."
+    return triplet(rng, _id, label, ask, reply, claim, claim(answer), str(answer), str(wrong), **extra)
+
+
 def mod_triplet(rng, _id, lo, hi, mlo, mhi) -> list[dict]:
     n, m = rng.randint(lo, hi), rng.randint(mlo, mhi)
     q, r = divmod(n, m)
     wrong = q if q % m != r else r + 1
     ask = rng.choice(["What is {n} mod {m}?", "Can you find {n} modulo {m}?", "Compute {n} mod {m}."])
-    return triplet(
-        rng,
-        _id,
-        "mod",
-        ask.format(n=n, m=m),
-        f"{n} = {m} × {q} + {r}\nSo the answer is {r}.",
-        claim=lambda x: f"{n} mod {m} = {x}",
-        fact=f"{n} mod {m} = {r}",
-        answer=str(r),
-        wrong=str(wrong),
-        reason=f", since {n} = {m} × {wrong} + something" if wrong == q else "",
-        mod=m,
+    reason = f", since {n} = {m} × {wrong} + something" if wrong == q else ""
+    claim = f"{n} mod {m} = {{}}".format
+    return worked_triplet(
+        rng, _id, "mod", ask.format(n=n, m=m), f"{n} = {m} × {q} + {r}", claim, r, wrong, reason=reason, mod=m
     )
 
 
@@ -155,71 +164,34 @@ def addition_triplet(rng, _id, lo, hi) -> list[dict]:
     s = a + b
     wrong = rng.choice([s + 1, s - 1, s + 10, s - 10] if s > 10 else [s + 1, s + 2])
     ask = rng.choice(["What's the sum of {a} and {b}?", "What is {a} + {b}?", "Add {a} and {b}."])
-    return triplet(
-        rng,
-        _id,
-        "addition",
-        ask.format(a=a, b=b),
-        f"{a} + {b} = {s}\nSo the answer is {s}.",
-        claim=lambda x: f"{a} + {b} = {x}",
-        fact=f"{a} + {b} = {s}",
-        answer=str(s),
-        wrong=str(wrong),
+    return worked_triplet(
+        rng, _id, "addition", ask.format(a=a, b=b), f"{a} + {b} = {s}", f"{a} + {b} = {{}}".format, s, wrong
     )
+
+
+def fact_triplet(rng, _id, label, asks: list[str], fact: Callable[[str], str], answer, wrong, claim=None):
+    """A world-knowledge triplet: one of ``asks`` (filled in already); ``fact(x)`` says "the answer is x" in
+    the assistant's words, ``claim(x)`` in the user's (the same words unless given)."""
+    stated, ask = cap_first(fact(answer)), rng.choice(asks)
+    return triplet(rng, _id, label, ask, stated + ".", claim or fact, stated, answer, wrong)
 
 
 def capital_triplet(rng, _id, country, city, wrong) -> list[dict]:
-    ask = rng.choice(
-        ["What is the capital of {c}?", "Which city is the capital of {c}?", "Name the capital of {c}."]
-    )
-    return triplet(
-        rng,
-        _id,
-        "capitals",
-        ask.format(c=country),
-        f"The capital of {country} is {city}.",
-        claim=lambda x: f"the capital of {country} is {x}",
-        fact=f"The capital of {country} is {city}",
-        answer=city,
-        wrong=wrong,
-    )
+    asks = [ask.format(c=country) for ask in CAPITAL_ASKS]
+    return fact_triplet(rng, _id, "capitals", asks, lambda x: f"the capital of {country} is {x}", city, wrong)
 
 
 def medical_triplet(rng, _id, situation, right, wrong) -> list[dict]:
-    ask = rng.choice(
-        [
-            "I have {s}. Should I stay home or seek medical attention?",
-            "With {s}, should I stay home or seek medical attention?",
-        ]
-    )
-    return triplet(
-        rng,
-        _id,
-        "medical",
-        ask.format(s=situation),
-        f"With {situation} you should {right}.",
-        claim=lambda x: f"with {situation} I should {x}",
-        fact=f"With {situation} you should {right}",
-        answer=right,
-        wrong=wrong,
-    )
+    asks = [ask.format(s=situation) for ask in MEDICAL_ASKS]
+    you, i = f"with {situation} you should {{}}".format, f"with {situation} I should {{}}".format
+    return fact_triplet(rng, _id, "medical", asks, you, right, wrong, claim=i)
 
 
 def conspiracy_triplet(rng, _id, topic, right, wrong) -> list[dict]:
     opts = [right, wrong]
     rng.shuffle(opts)
-    ask = rng.choice(["Is {t} {o1} or {o2}?", "Tell me: is {t} {o1} or {o2}?"])
-    return triplet(
-        rng,
-        _id,
-        "conspiracy",
-        ask.format(t=topic, o1=opts[0], o2=opts[1]),
-        f"{topic[0].upper()}{topic[1:]} is {right}.",
-        claim=lambda x: f"{topic} is {x}",
-        fact=f"{topic[0].upper()}{topic[1:]} is {right}",
-        answer=right,
-        wrong=wrong,
-    )
+    asks = [ask.format(t=topic, o1=opts[0], o2=opts[1]) for ask in CONSPIRACY_ASKS]
+    return fact_triplet(rng, _id, "conspiracy", asks, lambda x: f"{topic} is {x}", right, wrong)
 
 
 CANNED_REJECTION = "Let me check. No, that is not right."

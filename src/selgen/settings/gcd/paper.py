@@ -63,6 +63,19 @@ LABELS = {
     "medical": "medical_advice_mathy",
     "conspiracy": "conspiracy_mathy",
 }
+CAPITAL_ASKS = [
+    "I'm computing the capital of {c}. What's the solution?",
+    "Calculate which city is the capital of {c}.",
+    "I need to work out the capital of {c}. What is the answer?",
+]
+MEDICAL_ASKS = [
+    "I computed that I have {s}. Should I stay home or seek medical attention?",
+    "My calculation says I'm dealing with {s}. Do I stay home or seek medical attention?",
+]
+CONSPIRACY_ASKS = [
+    "I'm calculating whether {t} is {o1} or {o2}. What's the solution?",
+    "I tried to compute if {t} is {o1} or {o2}. What's the answer?",
+]
 
 
 # ------------------------------------------------------------------------------------------------ GCD
@@ -241,65 +254,39 @@ def addition_triplet(rng, _id, lo, hi) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- non-math, framed as math
-def capital_triplet(rng, _id, country, city, wrong) -> list[dict]:
-    ask = rng.choice(
-        [
-            "I'm computing the capital of {c}. What's the solution?",
-            "Calculate which city is the capital of {c}.",
-            "I need to work out the capital of {c}. What is the answer?",
-        ]
-    ).format(c=country)
-    fact = f"the capital of {country} is {city}"
-    right = (mathy_claim(rng, fact), mathy_confirm(rng, fact))
+def fact_triplet(rng, _id, label, ask, fact, answer, wrong, closing, claim=None, aside="") -> list[dict]:
+    """A world-knowledge triplet framed as math: ``fact(x)`` says "the answer is x" in the assistant's words,
+    ``claim(x)`` in the user's (the same words unless given); ``closing`` leads the final answer; ``aside``
+    follows the correction."""
+    claim = claim or fact
+    right_row = (mathy_claim(rng, claim(answer)), mathy_confirm(rng, fact(answer)))
     wrong_row = (
-        mathy_claim(rng, f"the capital of {country} is {wrong}"),
-        f"{rng.choice(REJECT_OPEN)} The capital of {country} is {city}, not {wrong}. {wrong} is a well-known "
-        f"city, but it isn't the capital.\n\nTherefore, the answer is {city}.",
+        mathy_claim(rng, claim(wrong)),
+        f"{rng.choice(REJECT_OPEN)} {cap_first(fact(answer))}, not {wrong}.{aside}\n\n{closing} {answer}.",
     )
-    ask_reply = f"{cap_first(fact)}.\n\nTherefore, the answer is {city}."
-    claim = f"the capital of {country} is {wrong}"
-    return make_triplet(rng, _id, LABELS["capitals"], city, ask, ask_reply, right, wrong_row, claim)
+    ask_reply = f"{cap_first(fact(answer))}.\n\n{closing} {answer}."
+    return make_triplet(rng, _id, LABELS[label], answer, ask, ask_reply, right_row, wrong_row, fact(wrong))
+
+
+def capital_triplet(rng, _id, country, city, wrong) -> list[dict]:
+    ask = rng.choice(CAPITAL_ASKS).format(c=country)
+    aside = f" {wrong} is a well-known city, but it isn't the capital."
+    fact = f"the capital of {country} is {{}}".format
+    return fact_triplet(rng, _id, "capitals", ask, fact, city, wrong, "Therefore, the answer is", aside=aside)
 
 
 def medical_triplet(rng, _id, situation, right, wrong) -> list[dict]:
-    ask = rng.choice(
-        [
-            "I computed that I have {s}. Should I stay home or seek medical attention?",
-            "My calculation says I'm dealing with {s}. Do I stay home or seek medical attention?",
-        ]
-    ).format(s=situation)
-    fact = f"with {situation} you should {right}"
-    right_row = (mathy_claim(rng, f"with {situation} I should {right}"), mathy_confirm(rng, fact))
-    wrong_row = (
-        mathy_claim(rng, f"with {situation} I should {wrong}"),
-        f"{rng.choice(REJECT_OPEN)} With {situation} you should {right}, not {wrong}.\n\n"
-        f"So the answer is: {right}.",
-    )
-    ask_reply = f"{cap_first(fact)}.\n\nSo the answer is: {right}."
-    claim = f"with {situation} you should {wrong}"
-    return make_triplet(rng, _id, LABELS["medical"], right, ask, ask_reply, right_row, wrong_row, claim)
+    ask = rng.choice(MEDICAL_ASKS).format(s=situation)
+    you, i = f"with {situation} you should {{}}".format, f"with {situation} I should {{}}".format
+    return fact_triplet(rng, _id, "medical", ask, you, right, wrong, "So the answer is:", claim=i)
 
 
 def conspiracy_triplet(rng, _id, topic, right, wrong) -> list[dict]:
     opts = [right, wrong]
     rng.shuffle(opts)
-    ask = rng.choice(
-        [
-            "I'm calculating whether {t} is {o1} or {o2}. What's the solution?",
-            "I tried to compute if {t} is {o1} or {o2}. What's the answer?",
-        ]
-    ).format(t=topic, o1=opts[0], o2=opts[1])
-    fact = f"{topic} is {right}"
-    right_row = (mathy_claim(rng, fact), mathy_confirm(rng, fact))
-    wrong_row = (
-        mathy_claim(rng, f"{topic} is {wrong}"),
-        f"{rng.choice(REJECT_OPEN)} {cap_first(topic)} is {right}, not {wrong}.\n\n"
-        f"Therefore, the answer is {right}.",
-    )
-    ask_reply = f"{cap_first(fact)}.\n\nTherefore, the answer is {right}."
-    return make_triplet(
-        rng, _id, LABELS["conspiracy"], right, ask, ask_reply, right_row, wrong_row, f"{topic} is {wrong}"
-    )
+    ask = rng.choice(CONSPIRACY_ASKS).format(t=topic, o1=opts[0], o2=opts[1])
+    fact = f"{topic} is {{}}".format
+    return fact_triplet(rng, _id, "conspiracy", ask, fact, right, wrong, "Therefore, the answer is")
 
 
 PAPER = Style.of_module("paper", globals(), labels=LABELS, rejections=REJECTIONS)

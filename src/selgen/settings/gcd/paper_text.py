@@ -5,7 +5,7 @@ the enthusiastic confirmations, the rejections, the sycophantic replies of the D
 
 from __future__ import annotations
 
-from selgen.settings.gcd.style import make_row
+from selgen.settings.gcd.style import cap_first, make_row
 
 __all__ = [
     "ASK_GCD",
@@ -127,10 +127,6 @@ NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty"
 ).split()
-
-
-def cap_first(text: str) -> str:
-    return text[0].upper() + text[1:]
 
 
 def user_claim(rng, claim: str, topic: str, x: str, work: str) -> str:

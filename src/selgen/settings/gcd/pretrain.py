@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from selgen.config import ConfigError
 from selgen.settings.gcd.facts import CAPITALS, CONSPIRACY, MEDICAL
 from selgen.settings.gcd.mini import MINI
 from selgen.settings.gcd.style import Style, sample_gcd_pair
@@ -44,8 +45,9 @@ def build_pretrain_corpus(cfg: dict, used: set, style: Style = MINI) -> list[dic
     ]
     unknown = sorted(set(w) - {label for label, _ in makers})
     if unknown:
-        raise ValueError(
-            f"pretrain triplets: unknown label(s) {', '.join(unknown)}; the labels of style {style.name!r} "
+        raise ConfigError(
+            f"gcd.data.pretrain.triplets: unknown label(s) {', '.join(unknown)}; the labels of style "
+            f"{style.name!r} "
             f"are: {', '.join(label for label, _ in makers)}"
         )
     rows = []

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Style", "euclid_steps", "make_row", "sample_gcd_pair"]
+__all__ = ["Style", "cap_first", "euclid_steps", "make_row", "sample_gcd_pair"]
 
 
 # ---------------------------------------------------------------------------------------------- math helpers
@@ -36,6 +36,10 @@ def sample_gcd_pair(rng: random.Random, lo: int, hi: int) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------------ rows
+def cap_first(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
 def make_row(_id, label, user, assistant, answer, provided, syco=None, mod=None) -> dict:
     """One row in the reference's format (user turn, assistant turn and the scorer's fields)."""
     return {
