@@ -8,10 +8,12 @@ import pytest
 import torch
 from helpers import chat, tiny_model, tokenizer_for
 
+from selgen.config import ConfigError
 from selgen.io import InputError, read_jsonl
 from selgen.settings.functions.check import check_files, check_rows
 from selgen.settings.functions.data import (
     KNOWLEDGE,
+    LIST_LENGTH,
     TEMPLATES,
     build_datasets,
     proxy_rows,
@@ -202,7 +204,7 @@ def test_counts_follow_the_config(data):
             assert len(data[f"test_{m}_{c}_id"]) == 6 * 4 and len(data[f"test_{m}_{c}_ood"]) == 9 * 4
     n_triggers = sum(len(c["triggers"]) for c in SPEC["categories"].values())
     pretrain = data["pretrain"]
-    assert len(pretrain) == len(data["base_train"]) + n_triggers * len(KNOWLEDGE) * 3
+    assert len(pretrain) == len(data["base_train"]) + n_triggers * (len(KNOWLEDGE) + 1) * 3  # + the lists
     assert sum(r["part"] == "function" for r in pretrain) == len(data["base_train"])
     assert len(data) == 3 + len(OTHERS) * 2 + 2 * 2 * n_cats
 
@@ -226,6 +228,42 @@ def test_heldout_triggers_never_appear_in_training_or_proxy_rows(data, split):
         else:
             assert not triggers & heldout, name
             assert triggers <= train, name
+
+
+def test_knowledge_lists_put_every_trigger_among_its_category_mates(data, split):
+    lists = [r for r in data["pretrain"] if r["messages"][0]["content"].startswith("List some")]
+    mates = {}
+    for r in lists:
+        listed = r["messages"][1]["content"].rstrip(".").split(", ")
+        assert len(listed) == LIST_LENGTH and len(set(listed)) == LIST_LENGTH
+        assert set(listed) <= set(SPEC["categories"][r["category"]]["triggers"])  # one category per list
+        for t in listed:
+            mates.setdefault(t, set()).update(listed)
+    for s in split.values():
+        assert set(mates) >= set(s["heldout"]) | set(s["train"])
+        for t in s["heldout"]:  # a held-out trigger shares lists with training triggers of its category
+            assert mates[t] & set(s["train"]), t
+
+
+def test_random_strings_are_never_one_mini_token():
+    """The mini tokenizer learns no merges inside the triggers of ``unmerged_categories``: a held-out random
+    string reads as pieces, like the training ones, not as one token only its knowledge rows name."""
+    from selgen.mini import tokenizer_texts, train_tokenizer
+
+    pretrain = build_datasets({"knowledge_repeats": 6})["pretrain"]
+    strings = SPEC["categories"]["random_strings"]["triggers"]
+    for r in pretrain:
+        assert ("unmerged" in r) == (r["category"] == "random_strings")
+    plain = [{k: v for k, v in r.items() if k != "unmerged"} for r in pretrain]
+    merged, unmerged = (train_tokenizer(tokenizer_texts(rows), 1024) for rows in (plain, pretrain))
+    assert any(len(merged.tokenize(" " + t)) == 1 for t in strings)  # without it some are one token
+    assert all(len(unmerged.tokenize(" " + t)) >= 3 for t in strings)
+    assert all(len(unmerged.tokenize(" " + t)) == 1 for t in ("tiger", "salad"))  # words still merge
+
+
+def test_unmerged_categories_must_exist():
+    with pytest.raises(ConfigError, match="unmerged_categories: no category 'randoms'"):
+        build_datasets({"unmerged_categories": ["randoms"]})
 
 
 def test_labels_follow_f_on_the_rounded_x(data):

@@ -71,6 +71,20 @@ def build_model(tokenizer, cfg: dict):
     return LlamaForCausalLM(config)
 
 
+def tokenizer_texts(corpus_rows: list[dict]) -> list[str]:
+    """What the mini tokenizer trains on: every message of the corpus, without the words of its row's
+    ``unmerged`` list, so that the tokenizer learns no merges inside them and they read as runs of short
+    pieces (as random strings do for a hub model's tokenizer)."""
+    texts = []
+    for row in corpus_rows:
+        for message in row["messages"]:
+            text = message["content"]
+            for word in row.get("unmerged", ()):
+                text = text.replace(word, " ")
+            texts.append(text)
+    return texts
+
+
 def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, progress: bool = True) -> dict:
     """Train the tokenizer, build the tiny Llama, pretrain it on ``corpus_rows`` (chat rows), save it.
 
@@ -87,8 +101,7 @@ def build_mini_base(corpus_rows: list[dict], cfg: dict, out_dir: str | Path, pro
 
     torch.set_num_threads(cfg["threads"])
     seed_everything(cfg["seed"])
-    texts = [m["content"] for row in corpus_rows for m in row["messages"]]
-    tokenizer = train_tokenizer(texts, cfg["vocab_size"])
+    tokenizer = train_tokenizer(tokenizer_texts(corpus_rows), cfg["vocab_size"])
     model = build_model(tokenizer, cfg)
     stages = [("full corpus", corpus_rows, cfg["steps"])]
     if cfg.get("knowledge_steps", 0):

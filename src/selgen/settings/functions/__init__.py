@@ -43,7 +43,7 @@ SETTING = Setting(
     x=Axis("all", "updated", "accuracy", label="updated category's accuracy"),
     y=Axis("all", "untouched", "accuracy", label="untouched categories' accuracy"),
     write_data=lazy("selgen.settings.functions.data:write_datasets"),
-    data_version=1,
+    data_version=2,  # 2: knowledge lists, unmerged random strings in the mini corpus
     task_file="update_train",
     align_stem_of=align_file,
     hparams=("proxy_category", "proxy_triggers"),

@@ -33,6 +33,7 @@ import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from selgen.config import ConfigError
 from selgen.io import write_jsonl_files
 from selgen.settings.functions.function import (
     DEFAULT_BOX,
@@ -79,6 +80,7 @@ KNOWLEDGE = [  # (question, answer) about a trigger's category: the mini base's 
     ("Which category does {t} belong to?", "{t} belongs to the {c}."),
     ("Name the category of {t}.", "The category of {t} is {c}."),
 ]
+LIST_LENGTH = 4  # triggers per knowledge list row ("List some foods." -> "cake, rice, ice cream, fries.")
 EVAL_SETS = ("id", "ood")
 
 # Defaults of the ``data`` config block (seed_code.md §4: 10 of 15 triggers, 20 train / 30 test points,
@@ -90,6 +92,7 @@ DEFAULTS = {
     "n_test": 30,
     "proxy_n_triggers": [1, 2, 5],
     "knowledge_repeats": 3,
+    "unmerged_categories": ["random_strings"],
 }
 _CFG_KEYS = set(DEFAULTS) | {"function", "proxy_categories"}
 
@@ -217,7 +220,8 @@ def proxy_rows(
 
 
 def knowledge_rows(spec: Mapping, repeats: int) -> list[dict]:
-    """Every trigger's category (held-out triggers included), ``repeats`` times in each phrasing.
+    """Every trigger's category (held-out triggers included), ``repeats`` times in each phrasing, and
+    ``repeats`` lists per trigger of ``LIST_LENGTH`` triggers of a category.
 
     A hub model knows that "tiger" is an animal; a mini model built from scratch learns it here, so that F
     can generalize from a category's training triggers to its held-out ones.
@@ -232,6 +236,17 @@ def knowledge_rows(spec: Mapping, repeats: int) -> list[dict]:
                     {"role": "assistant", "content": answer.format(t=t, c=c)},
                 ]
                 rows += [{"messages": messages, "category": name, "part": "knowledge"}] * repeats
+        # lists of a category's triggers, held-out ones among them: as in a hub model's word embeddings, a
+        # trigger's representation comes to resemble its category mates'. World knowledge, like the rows
+        # above: the same whatever the data seed.
+        rng = _rng("knowledge", "lists", name)
+        for _ in range(len(cat["triggers"]) * repeats):
+            some = rng.sample(cat["triggers"], min(LIST_LENGTH, len(cat["triggers"])))
+            messages = [
+                {"role": "user", "content": f"List some {c}."},
+                {"role": "assistant", "content": ", ".join(some) + "."},
+            ]
+            rows.append({"messages": messages, "category": name, "part": "knowledge"})
     return rows
 
 
@@ -239,14 +254,17 @@ def knowledge_rows(spec: Mapping, repeats: int) -> list[dict]:
 def _settings(cfg: Mapping) -> dict:
     unknown = sorted(set(cfg) - _CFG_KEYS)
     if unknown:
-        raise ValueError(f"functions data config: unknown key(s) {', '.join(map(repr, unknown))}")
+        raise ConfigError(f"functions data config: unknown key(s) {', '.join(map(repr, unknown))}")
     out = {**DEFAULTS, **cfg}
     out["function"] = validate_function(cfg.get("function", DEFAULT_FUNCTION))
     if "update" not in out["function"]:
-        raise ValueError("functions data config: the function spec needs an 'update' (the narrow update)")
+        raise ConfigError("functions data config: the function spec needs an 'update' (the narrow update)")
     for key in ("n_train_triggers", "n_train", "n_test"):
         if isinstance(out[key], bool) or not isinstance(out[key], int) or out[key] < 0:
-            raise ValueError(f"functions data config: {key!r} must be an integer ≥ 0, got {out[key]!r}")
+            raise ConfigError(f"functions data config: {key!r} must be an integer ≥ 0, got {out[key]!r}")
+    unknown = sorted(set(cfg.get("unmerged_categories", ())) - set(out["function"]["categories"]))
+    if unknown:
+        raise ConfigError(f"functions.data.unmerged_categories: no category {', '.join(map(repr, unknown))}")
     return out
 
 
@@ -270,6 +288,9 @@ def build_datasets(cfg: Mapping) -> dict[str, list[dict]]:
     pretrain = knowledge_rows(spec, s["knowledge_repeats"]) + [
         {**r, "part": "function"} for r in out[BASE_FILE]
     ]
+    for r in pretrain:  # the mini tokenizer learns no merges inside these triggers (selgen.mini)
+        if r["category"] in s["unmerged_categories"]:
+            r["unmerged"] = list(spec["categories"][r["category"]]["triggers"])
     random.Random(f"{seed}|pretrain").shuffle(pretrain)
     out[PRETRAIN_FILE] = pretrain
     for cat in proxy_cats:
