@@ -331,6 +331,33 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     assert "localrule: True" in judge_rule  # on the submit host (a dry run does not print it)
 
 
+def test_the_mini_sweep_adds_strengths_and_keeps_the_mini_suites_runs(tmp_path):
+    """config/mini_sweep.yaml on top of the mini default (two --configfile, merged key by key): every run of
+    the mini suite is planned with the same command (so it is not re-run), and every method with a strength
+    gets ≥ 3 of them in gcd and em."""
+
+    def run_commands(*configs):
+        folder = tmp_path / str(len(configs))
+        folder.mkdir()
+        files = [str(ROOT / "config" / c) for c in configs]
+        cmd = [*SNAKEMAKE, "--directory", str(folder), "-n", "-p", "--configfile", *files]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=folder)
+        assert res.returncode == 0, res.stderr[-3000:]
+        lines = (res.stdout + res.stderr).splitlines()
+        return {line.strip() for line in lines if re.search(r"selgen (train|evaluate) ", line)}
+
+    mini, sweep = run_commands("config.yaml"), run_commands("config.yaml", "mini_sweep.yaml")
+    assert mini < sweep
+    points = {}
+    for line in sweep:
+        params = json.loads(re.search(r"--params '(\{.*?\})' ", line).group(1))
+        points.setdefault((params["setting"], params["method"]), set()).add(params["hp"])
+    strengths = ("upweight", "kl", "repr", "dpo", "o_lora", "safe_lora", "caft")
+    for (setting, method), hps in points.items():
+        if setting in ("gcd", "em") and method in strengths:
+            assert len(hps) >= 3, (setting, method, hps)
+
+
 def test_a_change_in_one_gcd_value_replans_only_that_point_and_gcds_tables(tmp_path):
     """Every job's params are in its command (``--params``, ``--config``), so a job is re-planned by a config
     change exactly when its command changes or an input of it is re-made. Changing one gcd kl value in the
