@@ -46,9 +46,8 @@ def build_pretrain_corpus(cfg: dict, used: set, style: Style = MINI) -> list[dic
     unknown = sorted(set(w) - {label for label, _ in makers})
     if unknown:
         raise ConfigError(
-            f"gcd.data.pretrain.triplets: unknown label(s) {', '.join(unknown)}; the labels of style "
-            f"{style.name!r} "
-            f"are: {', '.join(label for label, _ in makers)}"
+            f"gcd.data.pretrain.triplets: unknown label(s) {', '.join(unknown)}; "
+            f"the labels of style {style.name!r} are: {', '.join(label for label, _ in makers)}"
         )
     rows = []
     for label, make in makers:
