@@ -14,7 +14,9 @@ and :func:`read_batch_output`. The modules, one concern each:
 - :mod:`~selgen.judge.prompts`: the prompts, :data:`DEFAULTS`, :func:`resolve_config`, the request body;
 - :mod:`~selgen.judge.scoring`: scores from logprobs or text, classification, :func:`aggregate` (also the em
   setting's metrics rows);
-- :mod:`~selgen.judge.client`: the on-disk cache, the API key, the openai client, its retries and counting;
+- :mod:`~selgen.judge.store`: the cache (one SQLite file per cache folder, safe for parallel readers and a
+  killed writer; the old one-file-per-request folders are imported once);
+- :mod:`~selgen.judge.client`: the API key, the openai client, its retries and counting;
 - :mod:`~selgen.judge.samples`: :func:`judge_samples` (plan, cache / batch / online, score, summarise);
 - :mod:`~selgen.judge.batch`: the Batch API helpers.
 
@@ -31,7 +33,7 @@ Deviations from the seed's judge (seed_code.md §2.5), on purpose:
   text without exactly one integer in 0..100 is unscored, never "aligned". The seed had no fallback.
 - Integer tokens must be 1-3 ASCII digits (after stripping spaces) and at most 100; the seed used ``int()``,
   which also accepts e.g. "+5" or non-ASCII digits.
-- Identical requests in one call are sent once, and every response is cached on disk by content, so a rerun
+- Identical requests in one call are sent once, and every response is cached by content, so a rerun
   or a restarted job never pays twice; retries are the openai client's own (``max_retries``, exponential
   backoff, ``Retry-After`` honoured), and every attempt is counted (``n_http_requests``, ``n_retries``) and
   each retry logged, by httpx event hooks (:mod:`~selgen.judge.client`).

@@ -1,4 +1,4 @@
-"""Sending judge requests: the on-disk cache, the API key, and the openai client with its own retries.
+"""Sending judge requests: the cache key, the API key, and the openai client with its own retries.
 
 Retries are the openai client's (``openai.AsyncOpenAI(max_retries=cfg["max_retries"])``): 408, 409, 429, 5xx
 and connection errors / timeouts are retried with jittered exponential backoff (0.5 s doubling, at most 8 s),
@@ -22,11 +22,11 @@ import logging
 import os
 from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from selgen.judge.scoring import score_summary, summarize_completion
+from selgen.judge.scoring import summarize_completion
+from selgen.judge.store import JudgeCache
 
 log = logging.getLogger("selgen.judge")
 
@@ -48,44 +48,6 @@ def cache_key(body: dict, mode: str, answer: str) -> str:
     """
     payload = {"v": CACHE_VERSION, "mode": mode, "answer": answer, "request": body}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-class JudgeCache:
-    """Judged responses on disk, one JSON file per request key (``<dir>/<key[:2]>/<key>.json``).
-
-    Files are written atomically (temporary file + rename). An entry keeps the response summary (text, top
-    logprobs, usage) and the score computed when it was written; scores are recomputed from the summary on
-    read, so changing ``min_mass`` needs no new requests. ``directory=None`` gives a cache that keeps nothing.
-    """
-
-    def __init__(self, directory: str | os.PathLike | None):
-        self.directory = Path(directory) if directory is not None else None
-
-    def _path(self, key: str) -> Path:
-        assert self.directory is not None
-        return self.directory / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict | None:
-        """Return the stored response summary for ``key``, or None (absent, or unreadable: logged)."""
-        if self.directory is None:
-            return None
-        path = self._path(key)
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))["raw"]
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            log.warning("judge cache: ignoring unreadable entry %s (%s)", path, type(err).__name__)
-            return None
-
-    def put(self, key: str, raw: dict, cfg: dict) -> None:
-        """Store the response summary ``raw`` (and its score under ``cfg``) for ``key``."""
-        if self.directory is None:
-            return
-        from selgen.io import write_json
-
-        entry = {"version": CACHE_VERSION, "key": key, "model": cfg["model"], "mode": cfg["mode"], "raw": raw}
-        write_json(self._path(key), entry | {"scored": score_summary(raw, cfg)})
 
 
 # ------------------------------------------------------------------------------------ key and messages

@@ -82,7 +82,7 @@ DEFAULTS: dict[str, Any] = {
     # errors, exponential backoff with jitter (0.5 s doubling, at most 8 s) or the server's Retry-After
     "max_retries": 6,
     "timeout_s": 60.0,  # per HTTP request
-    "cache_dir": None,  # folder of cached judgements (one JSON file per request); None: no cache
+    "cache_dir": None,  # folder of the cache store (judge.sqlite, selgen.judge.store); None: no cache
     "price_input_per_mtok": None,  # USD per million prompt tokens; None: cost not estimated
     "price_output_per_mtok": None,  # USD per million completion tokens
     "batch_price_factor": 0.5,  # Batch API prices relative to online ones

@@ -65,16 +65,12 @@ async def judge_samples_async(
     cfg = resolve_config(cfg)
     refs, bodies = plan(samples, cfg)
     cache = JudgeCache(cfg["cache_dir"])
-    raws: dict[str, dict] = {}
-    from_batch = from_cache = 0
-    for key in bodies:
-        if batch_results and key in batch_results:
-            raws[key] = batch_results[key]
-            cache.put(key, raws[key], cfg)
-            from_batch += 1
-        elif (raw := cache.get(key)) is not None:
-            raws[key] = raw
-            from_cache += 1
+    given = {k: batch_results[k] for k in bodies if batch_results and k in batch_results}
+    cache.put_many(given, cfg)
+    raws: dict[str, dict] = dict(given)
+    cached = cache.get_many(k for k in bodies if k not in given)
+    raws.update(cached)
+    from_batch, from_cache = len(given), len(cached)
     batch_tokens = tokens(raws[k] for k in raws if batch_results and k in batch_results)
     missing = [k for k in bodies if k not in raws]
     stats = Stats()
