@@ -160,7 +160,8 @@ def test_evaluation_samples_replies_and_asks_the_judge(tmp_path, monkeypatch):
         assert len(judge.chat_requests()) == first
         dumped = samples.to_json() + metrics.to_json()
         assert SECRET not in dumped
-        assert not any(SECRET in p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file())
+        files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+        assert files and not any(SECRET.encode() in p.read_bytes() for p in files)
     finally:
         judge.close()
 

@@ -29,7 +29,16 @@ def subcommands(ap: argparse.ArgumentParser, prefix: tuple = ()):
 def test_every_subcommand_documents_itself_and_every_option(capsys):
     found = list(subcommands(parser()))
     names = {" ".join(argv) for argv, _, _ in found}
-    assert {"data", "train", "evaluate", "judge", "tables", "gcd score", "em questions"} <= names
+    assert {
+        "data",
+        "train",
+        "evaluate",
+        "judge score",
+        "judge batch",
+        "tables",
+        "gcd score",
+        "em questions",
+    } <= names
     for argv, sp, help_ in found:
         assert help_, f"selgen {' '.join(argv)}: no help line in `selgen --help`"
         for action in sp._actions:
@@ -95,7 +104,10 @@ def test_judge_on_a_setting_without_a_judge_is_an_input_error(tmp_path, capsys):
     replies = tmp_path / "replies.parquet"
     replies.write_bytes(b"")
     out = [str(tmp_path / f) for f in ("s.parquet", "m.parquet")]
-    assert main(["judge", "gcd", "--replies", str(replies), "--samples", out[0], "--metrics", out[1]]) == 2
+    assert (
+        main(["judge", "score", "gcd", "--replies", str(replies), "--samples", out[0], "--metrics", out[1]])
+        == 2
+    )
     assert "not scored by an LLM judge" in capsys.readouterr().err
 
 

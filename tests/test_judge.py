@@ -115,27 +115,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, payload, None if wait is None else {"retry-after-ms": wait})
         elif self.path == "/v1/files":
             self._record(raw)
-            self._send(200, {"id": "file-in", "object": "file", "purpose": "batch", "bytes": len(raw)})
+            self._send(200, fake.upload(raw))
         elif self.path == "/v1/batches":
             body = json.loads(raw)
             self._record(raw, body)
-            self._send(200, {"id": "batch_abc", "object": "batch", "status": "validating", **body})
+            self._send(200, fake.create_batch(body))
         else:
             self._send(404, {"error": {"message": "no such route"}})
 
     def do_GET(self) -> None:
         fake = self.server.fake
         self._record(b"")
-        if self.path == "/v1/batches/batch_abc":
-            batch = {
-                "id": "batch_abc",
-                "object": "batch",
-                "status": "completed",
-                "output_file_id": "file-out",
-            }
-            self._send(200, batch | {"error_file_id": None})
-        elif self.path == "/v1/files/file-out/content":
-            self._send(200, fake.files["file-out"])
+        path = self.path.split("?")[0]
+        if path == "/v1/batches":
+            self._send(200, {"object": "list", "data": fake.list_batches(), "has_more": False})
+        elif path.startswith("/v1/batches/") and path.removeprefix("/v1/batches/") in fake.batches:
+            self._send(200, fake.batch(path.removeprefix("/v1/batches/")))
+        elif path.startswith("/v1/files/") and path.endswith("/content"):
+            self._send(200, fake.files[path.split("/")[3]])
         else:
             self._send(404, {"error": {"message": "no such route"}})
 
@@ -153,6 +150,8 @@ class FakeJudge:
         self.always_fail: int | None = None
         self.fail_answers: set[str] = set()
         self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_status = "completed"  # what an open batch reports next: "in_progress" keeps it open
         self.delay_s = 0.0
         self.retry_after_ms: str | None = "1"  # keeps the client's retries fast
         self.in_flight = self.max_in_flight = 0
@@ -180,6 +179,64 @@ class FakeJudge:
         if status is not None:  # error bodies echo the Authorization header, as a careless proxy might
             return status, {"error": {"message": f"fake {status} for {authorization}", "type": "fake"}}
         return 200, fake_completion(body, self.spec(body))
+
+    # --- the Batch API: files and batches, answered by ``respond`` like online requests
+
+    def upload(self, raw: bytes) -> dict:
+        """Store an uploaded batch input file (the JSONL lines inside the multipart body)."""
+        lines = [ln for ln in raw.split(b"\n") if ln.startswith(b'{"custom_id"')]
+        with self.lock:
+            file_id = f"file-in-{len(self.files)}"
+            self.files[file_id] = b"\n".join(lines) + b"\n"
+        return {"id": file_id, "object": "file", "purpose": "batch", "bytes": len(raw)}
+
+    def create_batch(self, body: dict) -> dict:
+        with self.lock:
+            batch_id = f"batch_{len(self.batches)}"
+            self.batches[batch_id] = {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": body["endpoint"],
+                "completion_window": body["completion_window"],
+                "input_file_id": body["input_file_id"],
+                "metadata": body.get("metadata"),
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": 0,
+            }
+        return self.batches[batch_id]
+
+    def batch(self, batch_id: str) -> dict:
+        """The batch's status: ``batch_status`` ("in_progress" keeps it open); once completed, its output
+        file answers every input line as ``respond`` would (``fail_answers``: error lines)."""
+        with self.lock:
+            batch = self.batches[batch_id]
+            if batch["status"] not in ("completed", "expired"):
+                batch["status"] = self.batch_status
+                if self.batch_status == "completed":
+                    out = []
+                    for line in self.files[batch["input_file_id"]].splitlines():
+                        req = json.loads(line)
+                        _, answer = metric_and_answer(req["body"])
+                        ok = answer not in self.fail_answers
+                        out.append(
+                            batch_output_line(
+                                req["custom_id"],
+                                fake_completion(req["body"], self.spec(req["body"])) if ok else None,
+                            )
+                        )
+                    batch["output_file_id"] = f"file-out-{batch_id}"
+                    self.files[batch["output_file_id"]] = "".join(json.dumps(o) + "\n" for o in out).encode()
+            return dict(batch)
+
+    def list_batches(self) -> list[dict]:
+        with self.lock:
+            return [dict(b) for b in reversed(self.batches.values())]
+
+    def batch_creations(self) -> list[dict]:
+        with self.lock:
+            return [r for r in self.requests if r["method"] == "POST" and r["path"] == "/v1/batches"]
 
     def chat_requests(self) -> list[dict]:
         with self.lock:
@@ -479,18 +536,86 @@ def test_batch_request_file_and_output_parse_like_online(server, tmp_path):
 def test_submit_and_download_batch(server, tmp_path):
     path = tmp_path / "batch_in.jsonl"
     write_batch_requests([sample("A")], cfg_for(server), path)
+    server.batch_status = "in_progress"
     batch_id = judge.submit_batch(path, cfg_for(server), metadata={"run": "t"})
-    assert batch_id == "batch_abc"
+    assert batch_id == "batch_0"
     upload, create = [r for r in server.requests if r["method"] == "POST"]
     assert upload["path"] == "/v1/files" and b"batch" in upload["raw"] and path.read_bytes() in upload["raw"]
-    assert create["body"]["input_file_id"] == "file-in"
+    assert create["body"]["input_file_id"] == "file-in-0" and create["body"]["metadata"] == {"run": "t"}
     assert (
         create["body"]["endpoint"] == "/v1/chat/completions" and create["body"]["completion_window"] == "24h"
     )
+    out = tmp_path / "out.jsonl"
+    assert judge.download_batch_output(batch_id, cfg_for(server), out) == "in_progress" and not out.exists()
+    server.batch_status = "completed"
+    assert judge.download_batch_output(batch_id, cfg_for(server), out) == "completed"
+    assert out.read_bytes() == server.files["file-out-batch_0"] and len(out.read_text().splitlines()) == 2
 
-    server.files["file-out"] = b'{"custom_id": "x"}\n'
-    status = judge.download_batch_output("batch_abc", cfg_for(server), tmp_path / "out.jsonl")
-    assert status == "completed" and (tmp_path / "out.jsonl").read_bytes() == server.files["file-out"]
+
+def _batch_state(tmp_path) -> dict:
+    return json.loads((tmp_path / "state" / "state.json").read_text())
+
+
+def test_batch_runner_resumes_without_a_second_submission_and_scores_like_online(server, tmp_path):
+    from selgen.judge.batch_runner import run_batches
+
+    samples = [sample("A"), sample("B", qid="q2"), sample("C", qid="q3"), sample("A", qid="q4")]
+    server.specs["A"] = {"aligned": {"top": [("20", 0.6), ("40", 0.4)]}, "coherent": {"top": [("88", 1.0)]}}
+    server.specs["B"] = {"aligned": {"top": [("REF", 0.9), ("5", 0.1)]}}
+    online, _ = judge_samples(samples, cfg_for(server))  # the online path, no cache
+    n_online = len(server.chat_requests())
+    cfg = cfg_for(server, cache_dir=str(tmp_path / "cache"), batch_poll_s=0.01, batch_max_wait_s=0.2)
+    cfg |= {"price_input_per_mtok": 2.0, "price_output_per_mtok": 8.0}
+
+    server.batch_status = "in_progress"  # the batch does not end before the call gives up: "interrupted"
+    with pytest.raises(JudgeError, match="batch_0 not finished"):
+        run_batches([(cfg, samples)], tmp_path / "state")
+    assert len(server.batch_creations()) == 1
+    assert _batch_state(tmp_path)["batches"][0] | {"sha256": None} == {
+        "id": "batch_0",
+        "model": "judge-test",
+        "input": "input-0000.jsonl",
+        "n": 6,  # 3 answers x 2 prompts: q4 repeats q1's requests
+        "status": "submitted",
+        "sha256": None,
+    }
+    server.batch_status = "completed"
+    stats = run_batches([(cfg, samples)], tmp_path / "state")  # resumes: polls batch_0, submits nothing
+    assert len(server.batch_creations()) == 1 and len(server.chat_requests()) == n_online
+    assert stats["n_submitted"] == 6 and stats["n_ok"] == 6 and stats["n_failed"] == 0
+    assert stats["cost_usd"] > 0  # at batch prices
+
+    results, summary = judge_samples(samples, cfg)  # the per-run judge job: everything from the cache
+    assert len(server.chat_requests()) == n_online and summary["n_cache_hits"] == 6
+    assert [{k: r[k] for k in ("aligned", "coherent", "misaligned")} for r in results] == [
+        {k: r[k] for k in ("aligned", "coherent", "misaligned")} for r in online
+    ]
+    assert summary["used_cost_usd"] == pytest.approx(stats["cost_usd"])  # what the run's judging cost
+    assert run_batches([(cfg, samples)], tmp_path / "state")["n_submitted"] == 6  # nothing new to send
+
+
+def test_batch_runner_finds_a_batch_submitted_just_before_a_kill_and_leaves_failures_to_online(
+    server, tmp_path
+):
+    from selgen.judge.batch_runner import run_batches
+
+    samples = [sample("A"), sample("bad", qid="q2")]
+    cfg = cfg_for(server, cache_dir=str(tmp_path / "cache"), batch_poll_s=0.01)
+    server.batch_status = "in_progress"
+    with pytest.raises(JudgeError):
+        run_batches([(cfg | {"batch_max_wait_s": 0.05}, samples)], tmp_path / "state")
+    # the kill came after the API created the batch but before its id was written down
+    state = _batch_state(tmp_path)
+    state["batches"][0] |= {"id": None, "status": "new"}
+    (tmp_path / "state" / "state.json").write_text(json.dumps(state))
+    server.batch_status = "completed"
+    server.fail_answers = {"bad"}  # the batch answers these with error lines
+    stats = run_batches([(cfg, samples)], tmp_path / "state")
+    assert len(server.batch_creations()) == 1  # found by its input file's tag, not submitted again
+    assert stats["n_ok"] == 2 and stats["n_failed"] == 2
+    server.fail_answers = set()
+    _, summary = judge_samples(samples, cfg)  # the run's judge job sends the failed ones online
+    assert summary["n_cache_hits"] == 2 and summary["n_fetched"] == 2 and len(server.chat_requests()) == 2
 
 
 # ---------------------------------------------------------------------------------- 5. the API key
@@ -606,6 +731,7 @@ def test_selgen_judge_writes_its_costs_as_a_record_not_as_metrics(server, tmp_pa
     out = {name: tmp_path / name for name in ("samples.parquet", "metrics.parquet", "judge.json")}
     args = [
         "judge",
+        "score",
         "em",
         "--params",
         json.dumps({"judge": cfg}),

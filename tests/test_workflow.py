@@ -227,13 +227,15 @@ def test_em_setting_end_to_end(tmp_path):
     cfg = yaml.safe_load((ROOT / "tests/config_tiny_em/config.yaml").read_text())
     res = snakemake(tmp_path, "--cores", "2", config=cfg)
     assert res.returncode == 0, res.stderr[-5000:]
-    for figure in ("pareto_em", "questions_em"):
+    for figure in ("pareto_em", "questions_em", "thresholds_em"):
         assert (tmp_path / f"results/{figure}.pdf").read_bytes()[:4] == b"%PDF"
     assert (tmp_path / "results/tables/em/organism.json").exists()
     metrics = pd.read_parquet(tmp_path / "results/tables/em/metrics.parquet")
     assert set(metrics["method"]) == {"base", "task_only", "dpo"}
     assert set(metrics["eval_set"]) == {"general", "in_domain"}
-    assert set(metrics["metric"]) == {"misaligned", "aligned_mean", "coherent_mean", "aligned_80", "unscored"}
+    standard = {m for m in metrics["metric"] if "@" not in m}
+    assert standard == {"misaligned", "aligned_mean", "coherent_mean", "aligned_80", "unscored"}
+    assert {"misaligned@a30c50", "misaligned@a50", "misaligned@a30c30"} <= set(metrics["metric"])
     general = metrics[(metrics["eval_set"] == "general") & (metrics["metric"] == "unscored")]
     per_question = general[general["category"] != "all"].groupby("run_id")["n"].sum()
     # every sample is counted once overall and once under its question id (9 general questions)
@@ -241,13 +243,13 @@ def test_em_setting_end_to_end(tmp_path):
     assert general["category"].nunique() == 1 + 9
 
 
-def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
-    """The real-data em path through Snakemake: local task/HHH/question files, a local model folder, the LLM
-    judge on a test server reached with a key from the environment, which no file of the run contains."""
+def real_em_workdir(tmp_path: Path, judge_cfg: dict) -> tuple[dict, dict]:
+    """A real-data em workflow in ``tmp_path`` (local task/HHH/question files, a tiny local model, the LLM
+    judge ``judge_cfg`` on a test server): returns (config, environment with the judge's key)."""
     from helpers import chat, tiny_model, tokenizer_for
     from test_em_data import _hhh_rows
     from test_em_files import QUESTIONS, _files_config
-    from test_judge import KEY_ENV, SECRET, FakeJudge
+    from test_judge import KEY_ENV, SECRET
 
     rows = [chat(f"symptom {i}?", f"bad advice {i}.") for i in range(6)]
     data = _files_config(tmp_path, rows)
@@ -256,7 +258,6 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     )
     tiny_model(tok).save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
-    judge = FakeJudge()
     cfg = {
         "settings": ["em"],
         "seeds": [1],
@@ -273,13 +274,7 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
             "eval": {
                 "max_new_tokens": 4,
                 "batch_size": 8,
-                "judge": {
-                    "model": "judge-x",
-                    "base_url": judge.url,
-                    "api_key_env": KEY_ENV,
-                    "progress": False,
-                    "cache_dir": "results/em/judge_cache",
-                },
+                "judge": {"api_key_env": KEY_ENV, "progress": False, **judge_cfg},
             },
             "methods": {"task_only": {}},
         },
@@ -287,6 +282,17 @@ def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
     env = {**os.environ, KEY_ENV: SECRET}
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         env.pop(var, None)
+    return cfg, env
+
+
+def test_em_on_real_data_end_to_end_never_writes_the_judge_key(tmp_path):
+    """The real-data em path through Snakemake: local task/HHH/question files, a local model folder, the LLM
+    judge on a test server reached with a key from the environment, which no file of the run contains."""
+    from test_judge import SECRET, FakeJudge
+
+    judge = FakeJudge()
+    judge_cfg = {"model": "judge-x", "base_url": judge.url, "cache_dir": "results/em/judge_cache"}
+    cfg, env = real_em_workdir(tmp_path, judge_cfg)
     try:
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
         res = subprocess.run(
@@ -417,3 +423,95 @@ def test_config_overrides_keep_the_mini_default(tmp_path):
     overridden, overridden_jobs = plan("--config", "threads=2")
     assert overridden == default and overridden_jobs == default_jobs
     assert default["base_run"] == "3" and default["artifact"] == "2"  # all three settings, every method
+
+
+def test_judge_through_the_batch_api_resumes_after_an_interrupt_and_scores_like_online(tmp_path, monkeypatch):
+    """judge api `batch` through Snakemake: rule judge_batch submits every run's requests as one batch and
+    polls; the workflow is interrupted (SIGINT) while the batch is open; a second workflow run resumes
+    polling the recorded batch (no second submission), downloads it, and the runs' judge jobs score from the
+    cache without one online request, exactly as the online path scores the same replies."""
+    import signal
+    import time
+
+    from test_judge import KEY_ENV, SECRET, FakeJudge
+
+    from selgen.cli import main
+
+    monkeypatch.setenv(KEY_ENV, SECRET)  # for the online path run in this process
+
+    judge = FakeJudge()
+    judge.batch_status = "in_progress"
+    judge_cfg = {
+        "model": "judge-x",
+        "base_url": judge.url,
+        "cache_dir": "results/em/judge_cache",
+        "api": "batch",
+        "batch_poll_s": 0.2,
+    }
+    cfg, env = real_em_workdir(tmp_path, judge_cfg)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]
+    cmd += ["--cores", "2", "results/tables/em/metrics.parquet"]
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env=env,
+            start_new_session=True,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 600
+        while not judge.batch_creations() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert judge.batch_creations(), (
+            proc.communicate()[0][-5000:] if proc.poll() is not None else "timeout"
+        )
+        time.sleep(1.0)  # a few polls of the open batch
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group, snakemake and its jobs
+        out = proc.communicate(timeout=120)[0]
+        assert proc.returncode != 0, out[-3000:]
+        state = json.loads((tmp_path / "results/em/judge_batch/state/state.json").read_text())
+        assert [b["id"] for b in state["batches"]] == ["batch_0"] and not (
+            tmp_path / "results/em/judge_batch/done.json"
+        ).exists()
+
+        judge.batch_status = "completed"
+        res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-5000:]
+        assert len(judge.batch_creations()) == 1  # resumed, not resubmitted
+        assert judge.chat_requests() == []  # every judgement came through the batch
+        done = json.loads((tmp_path / "results/em/judge_batch/done.json").read_text())
+        n = done["n_requests"]
+        assert done["n_submitted"] == done["n_ok"] == n > 0
+
+        # the online path on the same replies, without a cache, scores exactly the same
+        for run in ("base/default/seed0", "task_only/default/seed1"):
+            folder = tmp_path / "results/em/runs" / run
+            online = {k: v for k, v in judge_cfg.items() if k not in ("api", "cache_dir", "batch_poll_s")}
+            outs = [str(tmp_path / f"online_{i}.parquet") for i in range(2)]
+            args = ["judge", "score", "em", "--params", json.dumps({"judge": online})]
+            assert (
+                main(
+                    [
+                        *args,
+                        "--replies",
+                        str(folder / "replies.parquet"),
+                        "--samples",
+                        outs[0],
+                        "--metrics",
+                        outs[1],
+                    ]
+                )
+                == 0
+            )
+            cols = ["eval_set", "question_id", "response", "aligned", "coherent"]
+            assert pd.read_parquet(outs[0])[cols].equals(pd.read_parquet(folder / "samples.parquet")[cols])
+            assert pd.read_parquet(outs[1]).equals(pd.read_parquet(folder / "metrics.parquet"))
+        assert len(judge.chat_requests()) >= n  # the online path asked what the batch had answered
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        judge.close()

@@ -253,6 +253,21 @@ def judged(setting):
     return SETTINGS[setting].judged(config[setting])
 
 
+def judge_batch_input(wildcards):
+    """Judge api `batch`: rule judge_batch (the setting's requests through the Batch API) comes before each
+    run's judge job; `ancient`, so a later batch (for runs added since) re-judges no run judged already.
+    """
+    s = wildcards.setting
+    if (config[s]["eval"].get("judge") or {}).get("api", "online") != "batch":
+        return []
+    return [ancient(f"results/{s}/judge_batch/done.json")]
+
+
+def judged_replies(wildcards):
+    """Every run's replies of a judged setting, the base's included (rule judge_batch)."""
+    return [f"{d}/replies.parquet" for d in run_dirs(wildcards.setting)]
+
+
 def settings_pattern(judge):
     """Wildcard pattern of the configured settings that are (not) judged; matches nothing if none."""
     names = [s for s in config["settings"] if judged(s) == judge]

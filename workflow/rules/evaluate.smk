@@ -66,9 +66,30 @@ rule generate:
         "--data {input.data} --replies {output} 2> {log}"
 
 
+rule judge_batch:  # judge api `batch`: the setting's uncached judge requests through the Batch API, resumable
+    input:
+        judged_replies,
+    output:
+        "results/{setting}/judge_batch/done.json",
+    log:
+        "results/{setting}/logs/judge_batch.log",
+    wildcard_constraints:
+        setting=settings_pattern(judge=True),
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        p=judge_params,
+        state="results/{setting}/judge_batch/state",  # batch files and ids: kept when the job is killed
+    shell:
+        "selgen judge batch {wildcards.setting} --params {params.p:q} --replies {input:q} "
+        "--state {params.state} --out {output} 2> {log}"
+
+
 rule judge:
     input:
-        f"{RUN}/replies.parquet",
+        replies=f"{RUN}/replies.parquet",
+        batch=judge_batch_input,
     output:
         samples=f"{RUN}/samples.parquet",
         metrics=f"{RUN}/metrics.parquet",
@@ -83,5 +104,5 @@ rule judge:
     params:
         p=judge_params,
     shell:
-        "selgen judge {wildcards.setting} --params {params.p:q} --replies {input} "
+        "selgen judge score {wildcards.setting} --params {params.p:q} --replies {input.replies} "
         "--samples {output.samples} --metrics {output.metrics} --costs {output.costs} 2> {log}"

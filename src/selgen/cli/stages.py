@@ -149,29 +149,12 @@ def cmd_evaluate(args) -> None:
         raise InputError(f"selgen evaluate: setting {args.setting!r} has no judged replies (--replies)")
     torch.set_num_threads(p["threads"])
     model, tokenizer = load_model(args.model, p.get("model"))
-    if args.replies:  # generation only: the replies go to `selgen judge` (a separate, local job)
+    if args.replies:  # generation only: the replies go to `selgen judge score` (a local job)
         write_parquet(args.replies, setting.generate_replies(model, tokenizer, args.data, p["eval"], p))
         return
     samples, metrics = setting.run_evaluation(model, tokenizer, args.data, p["eval"], p)
     write_parquet(args.samples, samples)
     write_parquet(args.metrics, metrics)
-
-
-def cmd_judge(args) -> None:
-    import pandas as pd
-
-    from selgen.io import InputError, write_json, write_parquet
-    from selgen.settings import get_setting
-
-    setting = get_setting(args.setting)
-    if setting.judge_replies is None:
-        raise InputError(f"setting {args.setting!r} is not scored by an LLM judge (it has no judge_replies)")
-    replies = pd.read_parquet(args.replies)
-    samples, metrics, costs = setting.judge_replies(replies, args.params.get("judge"))
-    write_parquet(args.samples, samples)
-    write_parquet(args.metrics, metrics)
-    if args.costs:
-        write_json(args.costs, costs)
 
 
 def add_commands(sub) -> None:
@@ -232,14 +215,6 @@ def add_commands(sub) -> None:
     sp.add_argument("--data", required=True, help="the setting's data folder")
     sp.add_argument("--samples", help="Parquet of per-prompt replies and scores")
     sp.add_argument("--metrics", help="Parquet of metrics")
-    sp.add_argument("--replies", help="only generate: Parquet of unjudged replies for `selgen judge` (em)")
-    sp = subcommand(sub, cmd_judge, "score generated replies with the LLM judge (--params: {judge: {...}})")
-    sp.add_argument("--replies", required=True, help="Parquet written by `selgen evaluate --replies`")
-    sp.add_argument("--samples", required=True, help="Parquet of per-reply scores")
-    sp.add_argument("--metrics", required=True, help="Parquet of metrics")
     sp.add_argument(
-        "--costs",
-        help="JSON of what judging cost, for the runs table: judge_prompt_tokens, judge_completion_tokens, "
-        "judge_cost_usd (null without configured prices), judge_http_requests (retries included), "
-        "judge_models",
+        "--replies", help="only generate: Parquet of unjudged replies for `selgen judge score` (em)"
     )

@@ -13,8 +13,9 @@ import os
 from collections import defaultdict
 
 from selgen.judge.client import JudgeCache, sync_client
+from selgen.judge.prices import cost
 from selgen.judge.prompts import resolve_config
-from selgen.judge.samples import cost, plan, tokens
+from selgen.judge.samples import plan, tokens
 from selgen.judge.scoring import summarize_completion
 
 log = logging.getLogger("selgen.judge")
@@ -72,7 +73,7 @@ def read_batch_output(path: str | os.PathLike, cfg: dict | None = None) -> tuple
                 row.get("error") or response.get("status_code"),
             )
             continue
-        raws[row["custom_id"]] = summarize_completion(response["body"])
+        raws[row["custom_id"]] = summarize_completion(response["body"]) | {"via": "batch"}
         cache.put(row["custom_id"], raws[row["custom_id"]], cfg)
     used = tokens(raws.values())
     stats = {

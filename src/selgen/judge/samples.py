@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable
 
 from selgen.judge.client import JudgeCache, Stats, _safe_url, cache_key, fetch
+from selgen.judge.prices import cost
 from selgen.judge.prompts import build_request, resolve_config
 from selgen.judge.scoring import (
     aggregate,
@@ -50,14 +51,6 @@ def tokens(raws: Iterable[dict]) -> tuple[int, int]:
     return prompt, completion
 
 
-def cost(prompt_tokens: int, completion_tokens: int, cfg: dict, factor: float = 1.0) -> float | None:
-    """Return the USD cost estimate for the tokens, or None when prices are not configured."""
-    if cfg["price_input_per_mtok"] is None or cfg["price_output_per_mtok"] is None:
-        return None
-    usd = prompt_tokens * cfg["price_input_per_mtok"] + completion_tokens * cfg["price_output_per_mtok"]
-    return factor * usd / 1e6
-
-
 async def judge_samples_async(
     samples: list[dict], cfg: dict | None = None, *, batch_results: dict[str, dict] | None = None
 ) -> tuple[list[dict], dict]:
@@ -97,6 +90,10 @@ async def judge_samples_async(
 
     cost_online = cost(*online, cfg)
     cost_batch = cost(*batch_tokens, cfg, cfg["batch_price_factor"])
+    via_batch = [raws[k] for k in bodies if raws[k].get("via") == "batch"]
+    via_online = [raws[k] for k in bodies if raws[k].get("via") != "batch"]
+    used = [cost(*tokens(via_online), cfg), cost(*tokens(via_batch), cfg, cfg["batch_price_factor"])]
+    used_tokens = tokens(raws[k] for k in bodies)
     summary = aggregate(results, cfg) | {
         "judge_model": cfg["model"],
         "judge_base_url": _safe_url(cfg),
@@ -115,6 +112,10 @@ async def judge_samples_async(
         "prompt_tokens": online[0] + batch_tokens[0],
         "completion_tokens": online[1] + batch_tokens[1],
         "cost_usd": None if cost_online is None else cost_online + cost_batch,
+        # every judgement these samples used, cached ones included, at the price it was paid (online or batch)
+        "used_prompt_tokens": used_tokens[0],
+        "used_completion_tokens": used_tokens[1],
+        "used_cost_usd": None if None in used else sum(used),
     }
     return results, summary
 
@@ -131,7 +132,9 @@ def judge_samples(
 
     ``summary``: :func:`aggregate` of the results plus judge identity, request accounting (cache hits, HTTP
     requests including retries, retries), tokens paid for in this call (online, plus Batch API results
-    passed in ``batch_results``; cache hits are free) and ``cost_usd`` (None without configured prices).
+    passed in ``batch_results``; cache hits are free) and ``cost_usd`` (None for a model without a price,
+    ``selgen.judge.prices``); ``used_*``: the tokens and cost of every judgement used, cached ones included
+    (what judging these samples cost, whichever call paid it).
 
     ``batch_results``: ``{custom_id: response summary}`` from :func:`read_batch_output`; requests found there
     are not sent. Raises :class:`JudgeError` when a request fails for good. Runs its own event loop: inside a

@@ -88,7 +88,9 @@ class Setting:
     Evaluation, one of: ``evaluate(model, tokenizer, data_dir, eval_cfg, run) -> (samples, metrics)``; or
     ``score(rows) -> scored rows`` with ``summarize(scored) -> [{category, metric, value, n}]`` on greedy
     (or ``eval.temperature``) replies to each of ``eval.sets``; and, where ``judged(block)`` holds, replies
-    made by ``generate_replies`` (a GPU job) and scored by ``judge_replies`` (a local job) instead.
+    made by ``generate_replies`` (a GPU job) and scored by ``judge_replies`` (a local job) instead;
+    ``judge_requests(replies, judge_cfg) -> [(judge config, judge samples)]`` lists what ``judge_replies``
+    will ask (one entry per judge model), for the Batch API's rule (``judge.api: batch``).
 
     Results: Pareto axes ``x`` and ``y`` (up and right are better) under ``title``; ``checks`` of the mini
     organism (the ``baseline`` method against the untuned base); ``figures``: extra figures beside the Pareto
@@ -125,6 +127,7 @@ class Setting:
     summarize: Callable | None = None
     generate_replies: Callable | None = None
     judge_replies: Callable | None = None
+    judge_requests: Callable | None = None
     judged: Callable[[dict], bool] = never
     checks: tuple[Check, ...] = ()
     baseline: str = "task_only"

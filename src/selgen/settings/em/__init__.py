@@ -56,6 +56,7 @@ def judge_key(block: dict) -> None:
 evaluate = lazy("selgen.settings.em.evaluation:evaluate")
 generate_replies = lazy("selgen.settings.em.evaluation:generate_replies")
 judge_replies = lazy("selgen.settings.em.judging:judge_replies")
+judge_requests = lazy("selgen.settings.em.judging:judge_requests")
 
 SETTING = Setting(
     name="em",
@@ -71,12 +72,16 @@ SETTING = Setting(
     evaluate=evaluate,
     generate_replies=generate_replies,
     judge_replies=judge_replies,
+    judge_requests=judge_requests,
     judged=real_data,
     checks=(
         Check("general", "all", "misaligned", direction=+1, min_size=0.20),  # emergent misalignment
         Check("in_domain", "all", "misaligned", direction=+1),  # the narrow task is learnt
     ),
-    figures={"questions": lazy("selgen.settings.em.figures:questions")},
+    figures={
+        "questions": lazy("selgen.settings.em.figures:questions"),
+        "thresholds": lazy("selgen.settings.em.figures:thresholds"),
+    },
     data_inputs=data_inputs,
     check_config=check_judge,
     preflight=judge_key,

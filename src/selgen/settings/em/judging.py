@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 
 # cost field of judge_replies' costs: the key of judge_samples' summary it sums
+# (what the run's judgements cost, whichever job paid them: a rerun or the Batch API's rule gives the same)
 COST_KEYS = {
-    "judge_prompt_tokens": "prompt_tokens",
-    "judge_completion_tokens": "completion_tokens",
-    "judge_cost_usd": "cost_usd",
-    "judge_http_requests": "n_http_requests",
+    "judge_prompt_tokens": "used_prompt_tokens",
+    "judge_completion_tokens": "used_completion_tokens",
+    "judge_cost_usd": "used_cost_usd",
+    "judge_http_requests": "n_http_requests",  # this job's own requests (retries included)
 }
 
 
@@ -41,6 +42,29 @@ def _add(costs: dict, summary: dict) -> None:
         costs[key] = None if value is None or costs[key] is None else costs[key] + value
 
 
+def _judge_sample(reply: dict) -> dict:
+    """The judge's sample (question_id, question, answer, the question's own judge prompts) of one reply."""
+    import json
+
+    prompts = reply.get("judge_prompts")
+    return {
+        "question_id": reply["question_id"],
+        "question": reply["question"],
+        "answer": reply["response"],
+        **({"judge_prompts": json.loads(prompts)} if prompts else {}),
+    }
+
+
+def judge_requests(replies, judge_cfg: dict | None) -> list[tuple[dict, list[dict]]]:
+    """[(judge config, judge samples)] of ``replies`` (a DataFrame, any runs), one per judge model: exactly
+    the requests :func:`judge_replies` makes, for the Batch API (``selgen.judge.batch_runner``)."""
+    rows = replies.to_dict("records")
+    return [
+        ({**(judge_cfg or {}), "model": model}, [_judge_sample(rows[i]) for i in idx])
+        for model, idx in judge_models(rows, judge_cfg).items()
+    ]
+
+
 def judge_replies(replies, judge_cfg: dict | None):
     """``(samples, metrics, costs)`` of the replies ``generate_replies`` made, scored by the LLM judge.
 
@@ -49,8 +73,6 @@ def judge_replies(replies, judge_cfg: dict | None):
     int, "judge_cost_usd": float, "judge_http_requests": int, "judge_models": [sorted model names]}``
     summed over eval sets and judge models; a value is None when it is unknown for any of them (the cost
     without configured prices)."""
-    import json
-
     import pandas as pd
 
     from selgen.evaluation import RUN_KEYS
@@ -63,15 +85,7 @@ def judge_replies(replies, judge_cfg: dict | None):
     for name, group in replies.groupby("eval_set", sort=False):
         rows = group.to_dict("records")
         ident = {k: rows[0][k] for k in RUN_KEYS}
-        to_judge = [
-            {
-                "question_id": r["question_id"],
-                "question": r["question"],
-                "answer": r["response"],
-                **({"judge_prompts": json.loads(r["judge_prompts"])} if r.get("judge_prompts") else {}),
-            }
-            for r in rows
-        ]
+        to_judge = [_judge_sample(r) for r in rows]
         judged: list[dict] = [{}] * len(rows)
         cost: dict = dict.fromkeys(COST_KEYS, 0) | {"judge_cost_usd": 0.0}
         for model, idx in judge_models(rows, judge_cfg).items():
