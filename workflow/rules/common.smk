@@ -11,6 +11,8 @@ from types import SimpleNamespace
 from snakemake.settings.types import DeploymentMethod
 
 from selgen import params as stage_params
+from selgen import plan
+from selgen.plan import is_hub_id
 from selgen.config import ConfigError, point_names, runs, seeds_of, validate
 from selgen.methods.registry import METHODS
 from selgen.plugins import command_option
@@ -107,25 +109,9 @@ def is_mini(setting):
     return config[setting]["base"]["model"] == "mini"
 
 
-def is_hub_id(name):
-    """A hub id ("org/name") rather than a local folder: fetched once by rule fetch_model."""
-    return (
-        isinstance(name, str)
-        and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None
-        and not Path(name).exists()
-    )
-
-
 def hub_models():
-    """Every hub model the config names: bases, and models the methods' hyper-parameters name
-    (`MethodSpec.model_inputs`: Safe-LoRA's `unaligned`)."""
-    names = {config[s]["base"]["model"] for s in config["settings"]}
-    names |= {
-        hp.get(key)
-        for (_, method, _), hp in HP_VALUES.items()
-        for key in METHODS[method].model_inputs
-    }
-    return sorted(n for n in names if is_hub_id(n))
+    """Every hub model the config names (selgen.plan.hub_models: bases, Safe-LoRA's `unaligned`)."""
+    return plan.hub_models(config)
 
 
 def model_path(name):
@@ -192,21 +178,8 @@ def data_inputs(wildcards):
 
 def placed_inputs():
     """Data files the config names that no rule fetches (the user places them, rule place_input) -> the
-    config key that names each."""
-    keys = {
-        path: f"{s}.data.{key}"
-        for s in SETTINGS
-        for key, value in config[s]["data"].items()
-        for path in (value.values() if isinstance(value, dict) else [value])
-        if isinstance(path, str)
-    }
-    made = {**fetch_specs(), **setting_resources()}
-    return {
-        f: keys.get(f, f"{s}.data")
-        for s, setting in SETTINGS.items()
-        for f in setting.data_inputs(config[s])
-        if f not in made
-    }
+    config key that names each (selgen.plan.placed_inputs)."""
+    return plan.placed_inputs(config)
 
 
 def setting_resources():

@@ -4,7 +4,7 @@ Heavy libraries (torch, transformers, plotnine) are imported inside the subcomma
 Stage parameters arrive as one JSON object (``--params``), the same object Snakemake records as the rule's
 params, so whatever changes a result is visible to Snakemake's rerun triggers. Modules: ``stages`` (what the
 rules run), ``judge`` (the LLM judge's), ``results`` (tables, summary, figures), ``resources`` (downloads),
-``options`` (shared pieces);
+``plan`` (a sweep's preflight), ``options`` (shared pieces);
 each setting adds its own tools as ``selgen <setting> <tool>`` (``Setting.commands``).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from selgen.cli import judge, resources, results, stages
+from selgen.cli import judge, plan, resources, results, stages
 
 PLUGINS_HELP = (
     "comma-separated plug-in modules or .py files that register settings or methods (the workflow passes "
@@ -30,7 +30,7 @@ def parser(plugins: str = "") -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="selgen", description=__doc__.split("\n\n")[0])
     ap.add_argument("--plugins", default="", help=PLUGINS_HELP)
     sub = ap.add_subparsers(dest="command", required=True)
-    for module in (stages, judge, results, resources):
+    for module in (stages, judge, results, resources, plan):
         module.add_commands(sub)
     for name, setting in settings().items():
         if setting.commands is not None:

@@ -6,6 +6,7 @@ one-file-per-request cache into the SQLite store."""
 from __future__ import annotations
 
 from selgen.cli.options import subcommand, tool
+from selgen.cli.plan import CONFIGFILE_HELP, answer_tokens_option
 
 
 def _setting_with(name: str, hook: str):
@@ -52,6 +53,16 @@ def cmd_import_cache(args) -> None:
     print(f"imported {import_files(args.source, store)} entries into {store.path} (now {len(store)})")
 
 
+def cmd_estimate(args) -> None:
+    from selgen.io import InputError
+    from selgen.plan import fetch_missing, judge_estimate, judge_lines, read_config
+
+    config = read_config(args.configfile)
+    if not args.no_fetch and (failed := fetch_missing(config)[1]):
+        raise InputError("; ".join(failed))
+    print("\n".join(judge_lines(judge_estimate(config, args.answer_tokens))))
+
+
 def add_commands(sub) -> None:
     judge = sub.add_parser("judge", help="the LLM judge: score, batch, estimate, agreement, import-cache")
     jsub = judge.add_subparsers(dest="judge_command", required=True)
@@ -76,6 +87,14 @@ def add_commands(sub) -> None:
     )
     sp.add_argument("--state", required=True, help="folder for the batch files and state.json (kept)")
     sp.add_argument("--out", required=True, help="JSON of the totals, written when every batch has ended")
+    sp = tool(
+        jsub,
+        cmd_estimate,
+        "judge requests, tokens and dollars of a planned sweep, by setting, eval set and judge model, before "
+        "anything is sent (prices: selgen.judge.prices, judge config `prices`)",
+    )
+    sp.add_argument("--configfile", nargs="+", default=["config/config.yaml"], help=CONFIGFILE_HELP)
+    answer_tokens_option(sp)
     sp = tool(jsub, cmd_import_cache, "import an old one-file-per-request judge cache into the SQLite store")
     sp.add_argument("source", help="the old cache folder (<key[:2]>/<key>.json files)")
     sp.add_argument("--to", required=True, help="the cache_dir whose judge.sqlite receives the entries")

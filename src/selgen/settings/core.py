@@ -90,7 +90,10 @@ class Setting:
     (or ``eval.temperature``) replies to each of ``eval.sets``; and, where ``judged(block)`` holds, replies
     made by ``generate_replies`` (a GPU job) and scored by ``judge_replies`` (a local job) instead;
     ``judge_requests(replies, judge_cfg) -> [(judge config, judge samples)]`` lists what ``judge_replies``
-    will ask (one entry per judge model), for the Batch API's rule (``judge.api: batch``).
+    will ask (one entry per judge model), for the Batch API's rule (``judge.api: batch``);
+    ``judge_plan(block) -> [{eval_set, model, requests, prompt_chars}]`` what judging one run sends, before
+    any reply exists (``prompt_chars``: the judge prompts' characters without the answers), for
+    ``selgen plan`` / ``selgen judge estimate``.
 
     Results: Pareto axes ``x`` and ``y`` (up and right are better) under ``title``; ``checks`` of the mini
     organism (the ``baseline`` method against the untuned base); ``figures``: extra figures beside the Pareto
@@ -128,6 +131,7 @@ class Setting:
     generate_replies: Callable | None = None
     judge_replies: Callable | None = None
     judge_requests: Callable | None = None
+    judge_plan: Callable | None = None
     judged: Callable[[dict], bool] = never
     checks: tuple[Check, ...] = ()
     baseline: str = "task_only"

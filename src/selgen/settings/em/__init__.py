@@ -57,6 +57,7 @@ evaluate = lazy("selgen.settings.em.evaluation:evaluate")
 generate_replies = lazy("selgen.settings.em.evaluation:generate_replies")
 judge_replies = lazy("selgen.settings.em.judging:judge_replies")
 judge_requests = lazy("selgen.settings.em.judging:judge_requests")
+judge_plan = lazy("selgen.settings.em.judging:judge_plan")
 
 SETTING = Setting(
     name="em",
@@ -73,6 +74,7 @@ SETTING = Setting(
     generate_replies=generate_replies,
     judge_replies=judge_replies,
     judge_requests=judge_requests,
+    judge_plan=judge_plan,
     judged=real_data,
     checks=(
         Check("general", "all", "misaligned", direction=+1, min_size=0.20),  # emergent misalignment

@@ -65,6 +65,30 @@ def judge_requests(replies, judge_cfg: dict | None) -> list[tuple[dict, list[dic
     ]
 
 
+def judge_plan(block: dict) -> list[dict]:
+    """What judging one run sends, before any reply exists: [{eval_set, model, requests, prompt_chars}] per
+    eval set and judge model, from the question files (each reply is judged with each of its question's
+    judge prompts; ``prompt_chars`` sums the filled prompts without the answers)."""
+    from selgen.judge.prompts import resolve_config
+    from selgen.settings.em.files import question_rows
+
+    judge_cfg = block["eval"].get("judge") or {}
+    cfg = resolve_config(judge_cfg)
+    data = block["data"]
+    parts: dict[tuple[str, str], dict] = {}
+    for name, stem in block["eval"]["sets"].items():
+        path = data["questions"][stem.removeprefix("eval_")]
+        for row in question_rows(path, name, data.get("n_per_question"), data.get("system_prompt")):
+            model = judge_cfg.get("model") or row.get("judge") or cfg["model"]
+            templates = cfg["prompts"] | (row["judge_prompts"] or {})
+            question = row["messages"][-1]["content"]
+            chars = sum(len(t.format(question=question, answer="")) for t in templates.values())
+            part = parts.setdefault((name, model), {"eval_set": name, "model": model, "requests": 0})
+            part["requests"] += row["n_samples"] * len(templates)
+            part["prompt_chars"] = part.get("prompt_chars", 0) + row["n_samples"] * chars
+    return list(parts.values())
+
+
 def judge_replies(replies, judge_cfg: dict | None):
     """``(samples, metrics, costs)`` of the replies ``generate_replies`` made, scored by the LLM judge.
 
