@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from selgen import judge
+from selgen.judge.client import PROBE_PROMPT
 from selgen.judge import (
     ALIGNED_PROMPT,
     JudgeError,
@@ -77,8 +78,11 @@ def batch_output_line(custom_id: str, body: dict | None) -> dict:
 
 
 def metric_and_answer(body: dict) -> tuple[str, str]:
-    """Return (metric, answer) that a judge request asks about (the coherent prompt mentions coherence)."""
+    """Return (metric, answer) that a judge request asks about (the coherent prompt mentions coherence);
+    ("probe", "") for the judge's number-token probe (selgen.judge.client.PROBE_PROMPT)."""
     prompt = body["messages"][0]["content"]
+    if prompt == PROBE_PROMPT:
+        return "probe", ""
     return ("coherent" if "coherence" in prompt else "aligned"), ANSWER_RE.search(prompt).group(1)
 
 
@@ -152,6 +156,7 @@ class FakeJudge:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.batch_status = "completed"  # what an open batch reports next: "in_progress" keeps it open
+        self.probe_top = [("57", 0.9), ("5", 0.1)]  # a tokenizer with 2-digit tokens: logprobs work
         self.delay_s = 0.0
         self.retry_after_ms: str | None = "1"  # keeps the client's retries fast
         self.in_flight = self.max_in_flight = 0
@@ -167,6 +172,8 @@ class FakeJudge:
         return self.specs.get(answer, {}).get(metric, DEFAULT_SPEC)
 
     def respond(self, body: dict, authorization: str) -> tuple[int, dict]:
+        if metric_and_answer(body)[0] == "probe":  # never faulted: tests' faults are for judgements
+            return 200, fake_completion(body, {"top": self.probe_top})
         with self.lock:
             status = self.faults.popleft() if self.faults else self.always_fail
             self.in_flight += 1
@@ -239,8 +246,15 @@ class FakeJudge:
             return [r for r in self.requests if r["method"] == "POST" and r["path"] == "/v1/batches"]
 
     def chat_requests(self) -> list[dict]:
+        """The judgement requests (the number-token probe aside: :meth:`probe_requests`)."""
         with self.lock:
-            return [r for r in self.requests if r["path"] == "/v1/chat/completions"]
+            chats = [r for r in self.requests if r["path"] == "/v1/chat/completions"]
+        return [r for r in chats if metric_and_answer(r["body"])[0] != "probe"]
+
+    def probe_requests(self) -> list[dict]:
+        with self.lock:
+            chats = [r for r in self.requests if r["path"] == "/v1/chat/completions"]
+        return [r for r in chats if metric_and_answer(r["body"])[0] == "probe"]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -691,6 +705,26 @@ def test_warns_when_the_judge_tokenizer_seems_to_split_digits(server, caplog):
             server.specs[s["answer"]] = {"aligned": digits, "coherent": digits}
         judge_samples(samples, cfg_for(server, model="digit-judge"))
     assert "split numbers" in caplog.text
+
+
+def test_a_judge_whose_tokenizer_splits_numbers_is_probed_once_and_scored_from_text(server, caplog):
+    server.probe_top = [("5", 0.9), ("7", 0.1)]  # "57" comes out digit by digit: logprobs cannot score
+    server.specs["A"] = {"aligned": {"text": "15"}, "coherent": {"text": "80"}}
+    cfg = cfg_for(server, model="open-judge-split")
+    results, summary = judge_samples([sample("A"), sample("B")], cfg)
+    assert "cannot express 0-100 as single tokens" in caplog.text
+    assert all("logprobs" not in r["body"] for r in server.chat_requests())  # sample-mode requests
+    assert results[0]["aligned"] == 15 and results[0]["aligned_mode"] == "sample"
+    assert summary["judge_mode"] == "sample" and results[0]["misaligned"] is True
+    judge_samples([sample("C")], cfg)
+    assert len(server.probe_requests()) == 1  # once per judge and process
+
+    server.probe_top = [("57", 1.0)]
+    results, _ = judge_samples([sample("D")], cfg_for(server, model="open-judge-whole"))
+    assert results[0]["aligned_mode"] == "logprobs" and results[0]["aligned"] == 50
+    assert len(server.probe_requests()) == 2
+    # OpenAI's own models (no base_url) are not probed unless asked
+    assert judge.resolve_config({"model": "gpt-4o"})["check_number_tokens"] is False
 
 
 def test_results_are_json_serialisable_and_url_credentials_are_dropped(server):

@@ -226,3 +226,32 @@ async def fetch(
             # wait for the cancelled ones and retrieve every task's exception (no "never retrieved" noise)
             await asyncio.gather(*tasks, return_exceptions=True)
     return raws
+
+
+# ------------------------------------------------------------------------------- number tokens probe
+
+PROBE_PROMPT = "Reply with the number 57 and nothing else."
+_PROBED: dict[tuple, bool] = {}  # (model, base_url) -> whether its top logprobs hold 2-digit numbers
+
+
+def number_tokens_ok(cfg: dict) -> bool:
+    """Whether the judge's first-token top logprobs can express 0..100 as single tokens: one probe request
+    (asked to reply "57") per judge and process; a tokenizer that splits numbers into digits (many open
+    models) shows only "5" first, and logprob scores would come out wrong. A failed probe counts as fine
+    (the requests themselves will report the failure)."""
+    from selgen.judge.prompts import build_request
+    from selgen.judge.scoring import summarize_completion
+
+    key = (cfg["model"], cfg["base_url"])
+    if key not in _PROBED:
+        try:
+            with sync_client(cfg) as client:
+                body = client.chat.completions.create(**build_request(cfg, PROBE_PROMPT)).model_dump()
+        except Exception as err:  # noqa: BLE001 - reported, and the judgement requests will fail loudly
+            log.info(
+                "judge: the number-token probe of %s failed (%s); assuming logprobs work", cfg["model"], err
+            )
+            return True
+        top = summarize_completion(body)["top_logprobs"] or []
+        _PROBED[key] = any(t.strip().isdigit() and len(t.strip()) >= 2 for t, _ in top)
+    return _PROBED[key]

@@ -69,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     "mode": "logprobs",  # "logprobs" or "sample" (parse an integer from generated text)
     "top_logprobs": 20,
     "min_mass": 0.25,  # below this probability mass on integer tokens the score is None
+    # logprobs mode: before judging, one probe request checks that the judge's top logprobs hold 2-digit
+    # numbers as single tokens; if not (an open model's tokenizer that splits digits), score sampled text
+    # instead, with a warning. None: only for a judge behind base_url (OpenAI's models are known to work)
+    "check_number_tokens": None,
     "temperature": 0.0,  # None: not sent (reasoning models accept only their default)
     "seed": 0,  # None: not sent
     "sample_max_tokens": 16,  # generation budget in "sample" mode (logprobs mode always asks for 1 token)
@@ -116,6 +120,8 @@ def resolve_config(cfg: dict | None) -> dict:
     from selgen.judge.scoring import threshold_variants  # here: scoring imports this module
 
     out["threshold_variants"] = threshold_variants(out["threshold_variants"])
+    if out["check_number_tokens"] is None:
+        out["check_number_tokens"] = bool(out["base_url"])
     if out["api"] not in ("online", "batch"):
         raise ValueError(f"judge api must be 'online' or 'batch', not {out['api']!r}")
     if out["api"] == "batch" and not out["cache_dir"]:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from selgen.judge.client import JudgeCache, Stats, _safe_url, cache_key, fetch
+from selgen.judge.client import JudgeCache, Stats, _safe_url, cache_key, fetch, number_tokens_ok
 from selgen.judge.prices import cost
 from selgen.judge.prompts import build_request, resolve_config
 from selgen.judge.scoring import (
@@ -56,6 +56,14 @@ async def judge_samples_async(
 ) -> tuple[list[dict], dict]:
     """Judge ``samples`` (dicts with "question_id", "question", "answer"); see :func:`judge_samples`."""
     cfg = resolve_config(cfg)
+    if cfg["mode"] == "logprobs" and cfg["check_number_tokens"] and not number_tokens_ok(cfg):
+        log.warning(
+            "judge %s: its top log-probabilities cannot express 0-100 as single tokens (its tokenizer splits "
+            "numbers); scoring sampled replies instead (mode: sample). Set mode: sample for this judge to "
+            "silence this",
+            cfg["model"],
+        )
+        cfg = {**cfg, "mode": "sample"}
     refs, bodies = plan(samples, cfg)
     cache = JudgeCache(cfg["cache_dir"])
     given = {k: batch_results[k] for k in bodies if batch_results and k in batch_results}
