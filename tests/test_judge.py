@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from selgen import judge
-from selgen.judge.client import PROBE_PROMPT
 from selgen.judge import (
     ALIGNED_PROMPT,
     JudgeError,
@@ -31,6 +30,7 @@ from selgen.judge import (
     score_from_top_logprobs,
     write_batch_requests,
 )
+from selgen.judge.client import PROBE_PROMPT
 
 SECRET = "sk-test-SECRET-123"
 KEY_ENV = "SELGEN_TEST_JUDGE_KEY"
