@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -515,3 +516,30 @@ def test_judge_through_the_batch_api_resumes_after_an_interrupt_and_scores_like_
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         judge.close()
+
+
+def test_the_pilot_target_runs_the_base_and_one_baseline_run(finished, tmp_path):
+    """`snakemake pilot`: a paper config plans only the base and the first task_only run (one seed) of each
+    setting; on finished runs it only reads them, and reports the organism checks without intervals."""
+    import shutil
+
+    paper_em = yaml.safe_load((ROOT / "config/paper_em.yaml").read_text())
+    (tmp_path / "plan").mkdir()
+    res = snakemake(tmp_path / "plan", "-n", "pilot", config=paper_em)
+    assert res.returncode == 0, res.stderr[-3000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, flags=re.M))
+    assert {k: stats.get(k) for k in ("train", "generate", "judge", "fetch_model")} == {
+        "train": "1",  # task_only, seed 1: no other method is trained
+        "generate": "2",  # the base and that run
+        "judge": "2",
+        "fetch_model": "1",  # Qwen3-8B only (Safe-LoRA's Qwen3-8B-Base is not needed)
+    }
+
+    work = tmp_path / "tiny"
+    shutil.copytree(finished, work, symlinks=True)
+    res = snakemake(work, "--cores", "1", "pilot")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "train" not in re.findall(r"^(?:local)?rule (\w+):", res.stdout + res.stderr, flags=re.M)
+    pilot = json.loads((work / "results/pilot_gcd.json").read_text())
+    assert pilot["pilot"] is True and pilot["baseline"] == "task_only" and pilot["checks"]
+    assert all(np.isnan(c["difference_ci"][0]) for c in pilot["checks"])  # one seed: no interval

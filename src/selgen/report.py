@@ -12,13 +12,16 @@ from dataclasses import asdict
 from selgen.stats import mean_ci, paired_difference, select
 
 
-def organism_check(metrics_df, setting: str) -> dict:
-    """The setting's checks (``Setting.checks``) of its baseline method against the untuned base."""
+def organism_check(metrics_df, setting: str, pilot: bool = False) -> dict:
+    """The setting's checks (``Setting.checks``) of its baseline method against the untuned base.
+
+    ``pilot``: one seed of the baseline (a paper config's pilot), no interval: a check passes on the sign and
+    size of the difference alone (``"pilot": True`` in the result)."""
     from selgen.settings import get_setting
 
     spec = get_setting(setting)
     baseline = spec.baseline
-    out = {"setting": setting, "baseline": baseline, "checks": [], "passed": True}
+    out = {"setting": setting, "baseline": baseline, "checks": [], "passed": True, "pilot": pilot}
     present = set(metrics_df["category"])
     for check in spec.checks:
         if check.category not in present:  # a user-defined function may not have the default categories
@@ -44,7 +47,7 @@ def organism_check(metrics_df, setting: str) -> dict:
             tuned = mean_ci(runs.groupby("seed")["value"].mean().dropna().to_numpy())
         ok = True
         if check.direction is not None:
-            ok &= bool(diff["excludes_zero"] and diff["mean"] * check.direction > 0)
+            ok &= bool((pilot or diff["excludes_zero"]) and diff["mean"] * check.direction > 0)
             ok &= check.min_size is None or diff["mean"] * check.direction >= check.min_size
         ok &= check.base_min is None or base >= check.base_min
         ok &= check.base_max is None or base <= check.base_max
@@ -65,9 +68,9 @@ def organism_check(metrics_df, setting: str) -> dict:
 
 
 def format_check(result: dict) -> str:
-    lines = [
-        f"{result['setting']}: {result['baseline']} vs base -> {'REAL' if result['passed'] else 'NOT REAL'}"
-    ]
+    verdict = "REAL" if result["passed"] else "NOT REAL"
+    one_seed = " (pilot: one seed, no intervals)" if result.get("pilot") else ""
+    lines = [f"{result['setting']}: {result['baseline']} vs base -> {verdict}{one_seed}"]
     for c in result["checks"]:
         lines.append(
             f"  {c['metric']:>11s} [{c['eval_set']}/{c['category']}]: base {c['base']:.3f}, "

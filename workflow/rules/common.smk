@@ -236,6 +236,21 @@ def judge_batch_input(wildcards):
     return [ancient(f"results/{s}/judge_batch/done.json")]
 
 
+def pilot_metrics(wildcards):
+    """The base's and the baseline method's first run's metrics (its first sweep point, first seed)."""
+    s = wildcards.setting
+    baseline = SETTINGS[s].baseline
+    first = next((r for r in runs(config, s) if r["method"] == baseline), None)
+    if first is None:
+        raise ConfigError(
+            f"config key {s}.methods: the pilot needs the baseline method {baseline!r}; add `{baseline}: {{}}`"
+        )
+    return [
+        f"{d}/metrics.parquet"
+        for d in (BASE_RUN.format(setting=s), RUN.format(setting=s, **first))
+    ]
+
+
 def judged_replies(wildcards):
     """Every run's replies of a judged setting, the base's included (rule judge_batch)."""
     return [f"{d}/replies.parquet" for d in run_dirs(wildcards.setting)]

@@ -134,3 +134,24 @@ rule organism:
         CONDA_ENV
     shell:
         "HF_HUB_OFFLINE=1 selgen organism {wildcards.setting} --metrics {input} --out {output} > {log} 2>&1"
+
+
+rule pilot_setting:  # a paper config's first look: the base and one run of the baseline method, one seed
+    input:
+        pilot_metrics,
+    output:
+        "results/pilot_{setting}.json",
+    log:
+        "results/{setting}/logs/pilot.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "HF_HUB_OFFLINE=1 selgen organism {wildcards.setting} --pilot --metrics {input:q} --out {output} "
+        "> {log} 2>&1; cat {log}"
+
+
+rule pilot:  # `snakemake --configfile config/paper_em.yaml --profile slurm pilot` (docs/paper.md, "Pilot")
+    input:
+        [f"results/pilot_{s}.json" for s in config["settings"]],
+    localrule: True

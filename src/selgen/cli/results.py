@@ -32,7 +32,8 @@ def cmd_organism(args) -> None:
     from selgen.io import write_json
     from selgen.report import format_check, organism_check
 
-    result = organism_check(pd.read_parquet(args.metrics), args.setting)
+    metrics = pd.concat([pd.read_parquet(p) for p in args.metrics], ignore_index=True)
+    result = organism_check(metrics, args.setting, pilot=args.pilot)
     print(format_check(result))
     if args.out:
         write_json(args.out, result)
@@ -76,8 +77,16 @@ def add_commands(sub) -> None:
     sp = subcommand(
         sub, cmd_organism, "check that the baseline reproduces the misgeneralization", params=False
     )
-    sp.add_argument("--metrics", required=True, help="a setting's metrics table (Parquet)")
+    sp.add_argument(
+        "--metrics", required=True, nargs="+", help="a setting's metrics table, or its runs' metrics files"
+    )
     sp.add_argument("--out", help="also write the result as JSON")
+    sp.add_argument(
+        "--pilot",
+        action="store_true",
+        help="one seed (the pilot target: the base and one baseline run): a check passes on the difference's "
+        "sign and size alone, there is no interval",
+    )
     sp = subcommand(
         sub,
         cmd_plot,
