@@ -100,6 +100,15 @@ def evaluate(config: dict, s: str, method: str, hp: str, hp_values: dict, seed: 
     # a judged setting's generation does not depend on the judge (rule judge gets it)
     judged = _setting(s).judged(config[s])
     block = {k: v for k, v in config[s]["eval"].items() if k != "judge" or not judged}
+    # The generation backend (em.eval.backend, .vllm) is in the params only where it applies (judged replies)
+    # and is not the default hf: configs that never name it keep their params, so nothing reruns on an
+    # upgrade, while a switch to vllm (another sampler: other replies) or a change of any vllm option (vLLM
+    # is not batch-invariant: batch and memory settings change the numerics) reruns the generation.
+    backend, vllm = block.pop("backend", "hf"), block.pop("vllm", None)
+    if judged and backend != "hf":
+        from selgen.generation_vllm import DEFAULTS  # no vllm import: the engine's defaults only
+
+        block.update(backend=backend, vllm={**DEFAULTS, **(vllm or {})})
     return {**run(config, s, method, hp, hp_values, seed), "eval": block}
 
 

@@ -44,6 +44,9 @@ rule evaluate:
         "--data {input.data} --samples {output.samples} --metrics {output.metrics} 2> {log}"
 
 
+# em.eval.backend vllm (docs/vllm.md): the same job runs vLLM. Its cluster request is resources.evaluate: GPU
+# memory for weights plus KV cache (em.eval.vllm.gpu_memory_utilization takes that share of the card) and
+# cpus_per_task (vLLM's scheduler, tokenizer and engine process; 8 or more), in the run's SLURM job.
 rule generate:
     input:
         data="results/{setting}/data",

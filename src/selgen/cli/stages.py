@@ -148,7 +148,14 @@ def cmd_evaluate(args) -> None:
     if args.replies and setting.generate_replies is None:
         raise InputError(f"selgen evaluate: setting {args.setting!r} has no judged replies (--replies)")
     torch.set_num_threads(p["threads"])
-    model, tokenizer = load_model(args.model, p.get("model"))
+    if p["eval"].get("backend", "hf") == "vllm":  # vLLM loads the run's folder itself: no HF model here
+        if setting.generate_replies is None:
+            raise InputError(
+                f"selgen evaluate: eval.backend vllm: setting {args.setting!r} has no sampled replies"
+            )
+        model, tokenizer = args.model, None
+    else:
+        model, tokenizer = load_model(args.model, p.get("model"))
     if args.replies:  # generation only: the replies go to `selgen judge score` (a local job)
         write_parquet(args.replies, setting.generate_replies(model, tokenizer, args.data, p["eval"], p))
         return
