@@ -512,6 +512,14 @@ def test_judge_through_the_batch_api_resumes_after_an_interrupt_and_scores_like_
             assert pd.read_parquet(outs[0])[cols].equals(pd.read_parquet(folder / "samples.parquet")[cols])
             assert pd.read_parquet(outs[1]).equals(pd.read_parquet(folder / "metrics.parquet"))
         assert len(judge.chat_requests()) >= n  # the online path asked what the batch had answered
+
+        # a run added later: the batch rule runs again (for its requests), the runs judged already do not
+        cfg["em"]["methods"]["upweight"] = {"lam": [1.0]}
+        plan = planned(tmp_path, config=cfg)
+        rules = sorted(rule for rule, _ in plan)
+        judged_again = [w for r, w in plan if r == "judge"]
+        assert len(judged_again) == 1 and "method=upweight" in judged_again[0], judged_again
+        assert {"judge_batch", "train", "generate"} <= set(rules) and rules.count("generate") == 1, rules
     finally:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
