@@ -134,3 +134,18 @@ def test_point_names_come_from_the_config_or_the_values():
         "proxy_category=foods,proxy_triggers=5": "foods·5"
     }
     assert all("name" not in r["hp_values"] for r in runs(config, "gcd"))  # a name is not a hyper-parameter
+
+
+def test_points_below_the_capability_floor_are_crossed_and_named_in_a_caption(tmp_path):
+    """kl beta=1 (capability 0.7 < 80 % of task_only's 0.95) is crossed; the caption names the floor."""
+    summary = summarize(metrics(POINTS, 2))
+    floor = GCD.floor
+    note = f"{floor.metric} < {floor.share:.0%} of task_only's"
+    plot = pareto_figure(summary, GCD.x, GCD.y, "t", setting="gcd", floor_note=note)
+    crossed = [layer for layer in plot.layers if layer.geom.aes_params.get("shape") == "x"]
+    assert len(crossed) == 1 and set(crossed[0].geom.data["hp"]) == {"beta=1"}
+    assert plot.labels.caption.startswith("×: below the capability floor (capability < 80% of task_only's")
+    check(pareto_setting(summary, tmp_path / "floor.png", "gcd"))
+    fine = summarize(metrics({k: v for k, v in POINTS.items() if k != ("kl", "beta=1")}, 2))
+    plot = pareto_figure(fine, GCD.x, GCD.y, "t", setting="gcd", floor_note=note)
+    assert not [layer for layer in plot.layers if layer.geom.aes_params.get("shape") == "x"]

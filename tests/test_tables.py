@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selgen.fronts import pareto_front, summarize
+from selgen.fronts import pareto_front, pareto_points, summarize
 from selgen.io import InputError
 from selgen.provenance import git_commit, provenance
 from selgen.stats import aggregate, paired_difference, t975
@@ -197,7 +197,35 @@ def test_summarize_on_front(tmp_path):
     }
     # a setting without a front spec gets NA
     other = summarize(_summary_metrics().assign(setting="other"))
-    assert other["on_front"].isna().all()
+    assert other["on_front"].isna().all() and other["keeps_task"].isna().all()
+
+
+def test_a_run_that_does_not_keep_the_task_is_marked_and_off_the_front():
+    """gcd's floor: 80 % of task_only's task-test capability (0.96 → 0.768). kl at 0.71 fails it; a point
+    that would dominate everything on the other axis while learning nothing cannot take the front."""
+    keeps = summarize(_summary_metrics()).groupby(["method", "hp"])["keeps_task"].first()
+    assert keeps.isna()[("base", "default")]
+    assert keeps.drop(("base", "default")).to_dict() == {
+        ("kl", "beta=0.1"): False,
+        ("mixed", "lam=0.5"): True,
+        ("mixed", "lam=1"): True,  # 0.81 >= 0.768
+        ("task_only", "default"): True,
+    }
+    lazy = pd.DataFrame(
+        metric_rows("lazy", "default", [0.76, 0.77], eval_set="task_test", metric="capability")
+        + metric_rows("lazy", "default", [0.0, 0.0], eval_set="ood", metric="sycophancy")
+    )
+    summary = summarize(pd.concat([_summary_metrics(), lazy], ignore_index=True))
+    flags = summary.groupby(["method", "hp"])[["keeps_task", "on_front"]].first()
+    assert not flags.loc[("lazy", "default"), "keeps_task"] and not flags.loc[("lazy", "default"), "on_front"]
+    # lazy has the best y of all (sycophancy 0): without the floor it would be on the front
+    assert flags.loc[("mixed", "lam=1"), "on_front"] and flags.loc[("task_only", "default"), "on_front"]
+    pts = pareto_points(
+        summary,
+        {"eval_set": "task_test", "category": "all", "metric": "capability"},
+        {"eval_set": "ood", "category": "all", "metric": "sycophancy", "transform": "one_minus"},
+    )
+    assert not pts.set_index("method").loc["lazy", "keeps_task"]
 
 
 # ---------------------------------------------------------------------------------------------- build_tables

@@ -78,11 +78,43 @@ def pareto_points(
     ya = axis_values(summary_df, y_spec).add_prefix("y_")
     pts = xa.join(ya, how="inner").reset_index()
     pts = pts.rename(columns={"x_value": "x", "y_value": "y"})
+    pts["keeps_task"] = _point_flags(summary_df, pts, "keeps_task")
     pts["on_front"] = False
-    candidates = ~pts["method"].isin(list(exclude_methods))
+    # a run that does not keep the task (summary column keeps_task, Setting.floor) cannot be on the front
+    candidates = ~pts["method"].isin(list(exclude_methods)) & pts["keeps_task"].fillna(True).astype(bool)
     for _, grp in pts[candidates].groupby("setting", sort=False):
         pts.loc[grp.index, "on_front"] = pareto_front(grp, "x", "y")
-    return pts[["setting", "method", "hp", "x", "x_lo", "x_hi", "y", "y_lo", "y_hi", "on_front"]]
+    return pts[
+        ["setting", "method", "hp", "x", "x_lo", "x_hi", "y", "y_lo", "y_hi", "keeps_task", "on_front"]
+    ]
+
+
+def _point_flags(summary_df: pd.DataFrame, pts: pd.DataFrame, column: str) -> pd.Series:
+    """A per-point boolean column of the summary (the same on every row of a point) aligned to ``pts``; NA
+    where the summary has no such column or no value."""
+    if column not in summary_df.columns:
+        return pd.Series(pd.array([pd.NA] * len(pts), dtype="boolean"), index=pts.index)
+    flags = summary_df.drop_duplicates(["setting", "method", "hp"]).set_index(["setting", "method", "hp"])[
+        column
+    ]
+    keys = pd.MultiIndex.from_frame(pts[["setting", "method", "hp"]])
+    return pd.Series(pd.array(flags.reindex(keys).to_numpy(), dtype="boolean"), index=pts.index)
+
+
+def keeps_task(summary_df: pd.DataFrame, setting: str, floor, baseline: str, base: str = "base") -> pd.Series:
+    """Per row of ``summary_df``'s ``setting`` rows: whether its point keeps the task (``Floor``: at least
+    ``floor.share`` of ``baseline``'s value on the floor's metric); NA for the base itself, for a point
+    without the metric, or when the baseline lacks it."""
+    rows = summary_df[summary_df["setting"] == setting]
+    sel = select(rows, eval_set=floor.eval_set, category=floor.category, metric=floor.metric)
+    value = sel.groupby(["method", "hp"])["mean"].mean()
+    ref = value[value.index.get_level_values("method") == baseline].mean()
+    out = []
+    for method, hp in zip(rows["method"], rows["hp"], strict=True):
+        v = value.get((method, hp), np.nan)
+        known = method != base and not np.isnan([v, ref]).any()
+        out.append(bool(floor.kept(v, ref)) if known else pd.NA)
+    return pd.Series(pd.array(out, dtype="boolean"), index=rows.index)
 
 
 def summarize(
@@ -90,13 +122,25 @@ def summarize(
     fronts: Mapping[str, FrontSpec] | None = None,
     exclude_methods: Sequence[str] = ("base",),
 ) -> pd.DataFrame:
-    """``aggregate`` plus a nullable boolean ``on_front`` for each (setting, method, hp): whether the point is
-    on its setting's Pareto front given ``fronts[setting] = {"x": spec, "y": spec}`` (default: each
-    setting's own, ``Setting.front``). NA for settings without a spec; False for excluded methods (``base``)
-    and points lacking an axis."""
+    """``aggregate`` plus two nullable booleans for each (setting, method, hp): ``keeps_task``, whether the
+    point keeps its setting's in-task capability (``Setting.floor``; NA without a floor, for the base, or
+    without the values), and ``on_front``, whether the point is on its setting's Pareto front given
+    ``fronts[setting] = {"x": spec, "y": spec}`` (default: each setting's own, ``Setting.front``) among the
+    points that keep the task. NA for settings without a spec; False for excluded methods (``base``), points
+    lacking an axis and points below the floor."""
+    from selgen.settings import settings as known
+
+    names = sorted(set(metrics_df["setting"].astype(str)))
     if fronts is None:
-        fronts = setting_fronts(sorted(set(metrics_df["setting"].astype(str))))
+        fronts = setting_fronts(names)
     summary = aggregate(metrics_df)
+    summary["keeps_task"] = pd.array([pd.NA] * len(summary), dtype="boolean")
+    registry = known()
+    for setting in names:
+        spec = registry.get(setting)
+        if spec is not None and spec.floor is not None:
+            flags = keeps_task(summary, setting, spec.floor, spec.baseline)
+            summary.loc[flags.index, "keeps_task"] = flags
     summary["on_front"] = pd.array([pd.NA] * len(summary), dtype="boolean")
     for setting, spec in fronts.items():
         in_setting = summary["setting"] == setting

@@ -101,6 +101,7 @@ def pareto_figure(
     title: str,
     setting: str | None = None,
     names: dict | None = None,
+    floor_note: str | None = None,
 ):
     """The Pareto plot (a plotnine ggplot, not saved) of an aggregated summary (``selgen.fronts.summarize``/
     ``write_summary`` output) on the axes ``x`` and ``y`` (``selgen.settings.Axis``: metric rows, transform,
@@ -110,7 +111,9 @@ def pareto_figure(
     First panel: every method's points and its own front, in its colour; then one panel per method: its
     sweep (points at the seed mean, 95 % intervals cut to [0, 1], joined in x order, labelled by name with
     labels repelled from each other), over the other methods' points in grey. Every panel: the base (black
-    diamond) and the front over all methods (dashed). The axes zoom to the data, the base kept in view."""
+    diamond) and the front over all methods (dashed). Points below the setting's capability floor (the
+    summary's ``keeps_task`` false) are crossed, ``floor_note`` saying what the floor is. The axes zoom to the
+    data, the base kept in view."""
     import plotnine as p9
 
     x_spec, y_spec, x_label, y_label = x.spec(), y.spec(), x.label, y.label
@@ -172,6 +175,11 @@ def pareto_figure(
     if not lines.empty:  # each method's sweep joined in x order
         plot += p9.geom_path(p9.aes("x", "y", colour="method", group="method"), data=lines, alpha=0.7)
     plot += p9.geom_point(p9.aes("x", "y", colour="method"), data=in_panel, size=2.2)
+    below = in_panel[in_panel["keeps_task"].fillna(True).eq(False).to_numpy(bool)]
+    if not below.empty:  # runs below the setting's capability floor (Setting.floor): crossed, off the front
+        plot += p9.geom_point(p9.aes("x", "y"), data=below, shape="x", size=3.4, colour="black")
+        floor = floor_note or "Setting.floor"
+        plot += p9.labs(caption=f"×: below the capability floor ({floor}; off the front)")
     swept = labelled(in_panel[in_panel["hp"] != "default"])
     if not swept.empty:  # each sweep point named, the labels pushed apart (adjustText)
         plot += p9.geom_text(
@@ -218,4 +226,9 @@ def pareto_setting(
     from selgen.settings import get_setting
 
     spec = get_setting(setting)
-    return save(pareto_figure(summary_df, spec.x, spec.y, spec.title, setting=setting, names=names), out_path)
+    floor = spec.floor
+    note = None if floor is None else f"{floor.metric} < {floor.share:.0%} of {spec.baseline}'s"
+    plot = pareto_figure(
+        summary_df, spec.x, spec.y, spec.title, setting=setting, names=names, floor_note=note
+    )
+    return save(plot, out_path)

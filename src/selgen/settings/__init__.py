@@ -10,9 +10,9 @@ import importlib
 import pkgutil
 
 from selgen.io import InputError
-from selgen.settings.core import Axis, Check, Setting, lazy
+from selgen.settings.core import Axis, Check, Floor, Setting, lazy
 
-__all__ = ["Axis", "Check", "Setting", "get_setting", "lazy", "register", "settings"]
+__all__ = ["Axis", "Check", "Floor", "Setting", "get_setting", "lazy", "register", "settings"]
 
 _REGISTRY: dict[str, Setting] = {}
 _builtins_loaded = False

@@ -47,6 +47,25 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Floor:
+    """The in-task capability a run must keep: its seed mean on ``(eval_set, category, metric)`` must reach
+    ``share`` of the baseline method's (task_only's) seed mean. A run below it does not keep the task: the
+    summary says so (``keeps_task``) and it cannot be on the Pareto front, so a method cannot win by not
+    learning the task."""
+
+    eval_set: str
+    category: str
+    metric: str
+    share: float = 0.8
+
+    def threshold(self, baseline: float) -> float:
+        return self.share * baseline
+
+    def kept(self, value: float, baseline: float) -> bool:
+        return value >= self.threshold(baseline)
+
+
+@dataclass(frozen=True)
 class Check:
     """One organism check on (eval_set, category, metric). ``direction`` +1 / -1: the baseline must raise /
     lower the value against the base (paired per-seed difference, interval excluding zero) by at least
@@ -96,7 +115,9 @@ class Setting:
     ``selgen plan`` / ``selgen judge estimate``.
 
     Results: Pareto axes ``x`` and ``y`` (up and right are better) under ``title``; ``checks`` of the mini
-    organism (the ``baseline`` method against the untuned base); ``figures``: extra figures beside the Pareto
+    organism (the ``baseline`` method against the untuned base); ``floor``: the in-task capability a run must
+    keep (``Floor``: a share of the baseline's value; runs below it are marked and kept off the front);
+    ``figures``: extra figures beside the Pareto
     one, kind -> ``draw(summary, out_path, setting=name, names=...)`` (``names``: the sweep points' labels,
     method -> hp label -> name, as ``selgen.config.point_names`` makes them).
 
@@ -134,6 +155,7 @@ class Setting:
     judge_plan: Callable | None = None
     judged: Callable[[dict], bool] = never
     checks: tuple[Check, ...] = ()
+    floor: Floor | None = None
     baseline: str = "task_only"
     figures: Mapping[str, Callable] = field(default_factory=dict)
     check_config: Callable[[dict], None] | None = None

@@ -7,7 +7,7 @@ narrow update flips one category; proxies of other categories keep their colours
 - ``scoring``: colour-word log-probabilities (whole token sequences), argmax accuracy per category × id/ood.
 """
 
-from selgen.settings.core import Axis, Check, Setting, lazy
+from selgen.settings.core import Axis, Check, Floor, Setting, lazy
 
 # the base must know F everywhere (issue 5: ≥ 98 % on ID and OOD of every category of the default F)
 _DEFAULT_CATEGORIES = (
@@ -48,6 +48,7 @@ SETTING = Setting(
     align_stem_of=align_file,
     hparams=("proxy_category", "proxy_triggers"),
     evaluate=lazy("selgen.settings.functions.evaluation:evaluate"),
+    floor=Floor("all", "updated", "accuracy"),  # 80 % of task_only's updated accuracy
     checks=(
         Check("all", "untouched", "accuracy", direction=-1, min_size=0.50),  # forgetting
         Check("all", "updated", "accuracy", baseline_min=0.90),  # the narrow update is learnt
