@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selgen.fronts import pareto_front, pareto_points, summarize
+from selgen.fronts import axis_values, pareto_front, pareto_points, summarize
 from selgen.io import InputError
 from selgen.provenance import git_commit, provenance
 from selgen.stats import aggregate, paired_difference, t975
@@ -405,3 +405,76 @@ def test_git_commit_outside_repo_and_dirty(tmp_path):
     assert git_commit(tmp_path) == clean
     (tmp_path / "f.txt").write_text("2")
     assert git_commit(tmp_path) == clean + "-dirty"
+
+
+# ------------------------------------------------------------------------------- questions as clusters
+def test_clustered_interval_on_hand_made_cases():
+    from selgen.stats import clustered_interval
+
+    # every question alike: nothing to resample, the interval is the value
+    same = clustered_interval(np.full((3, 5), 0.4), np.full((3, 5), 10))
+    assert same["mean"] == pytest.approx(0.4) and same["ci_lo"] == pytest.approx(0.4) == same["ci_hi"]
+    # one seed, 48 equally weighted questions: the bootstrap of a mean ~ mean ± 1.96 sd / sqrt(48)
+    q = np.linspace(0.0, 1.0, 48)[None, :]
+    one = clustered_interval(q, np.ones_like(q))
+    half = 1.96 * q.std(ddof=0) / np.sqrt(48)
+    assert one["mean"] == pytest.approx(0.5) and one["n_clusters"] == 48 and one["n_seeds"] == 1
+    assert one["ci_lo"] == pytest.approx(0.5 - half, abs=0.01) and one["ci_hi"] == pytest.approx(
+        0.5 + half, abs=0.01
+    )
+    # the pooled value weights questions by their samples (what the `all` row holds); empty questions drop out
+    pooled = clustered_interval(np.array([[1.0, 0.0, np.nan]]), np.array([[3, 1, 0]]))
+    assert pooled["mean"] == pytest.approx(0.75) and pooled["n_clusters"] == 2
+    # fewer than two questions: no interval
+    assert np.isnan(clustered_interval(np.array([[0.3]]), np.array([[5]]))["ci_lo"])
+
+
+def test_em_summaries_get_intervals_over_seeds_and_questions():
+    """Three seeds that agree on every question, questions that differ: the seed-only interval has width 0,
+    the clustered one does not, and n_clusters counts the questions; rows other than `all` are untouched."""
+    rows = []
+    for seed in (1, 2, 3):
+        values = {f"q{i}": i / 9 for i in range(10)}
+        for qid, v in values.items():
+            rows.append(
+                {
+                    "setting": "em",
+                    "method": "task_only",
+                    "hp": "default",
+                    "seed": seed,
+                    "eval_set": "general",
+                    "category": qid,
+                    "metric": "misaligned",
+                    "value": v,
+                    "n": 20,
+                    "run_id": f"r{seed}",
+                }
+            )
+        rows.append(
+            {
+                "setting": "em",
+                "method": "task_only",
+                "hp": "default",
+                "seed": seed,
+                "eval_set": "general",
+                "category": "all",
+                "metric": "misaligned",
+                "value": np.mean(list(values.values())),
+                "n": 200,
+                "run_id": f"r{seed}",
+            }
+        )
+    summary = summarize(pd.DataFrame(rows))
+    pooled = summary[summary["category"] == "all"].iloc[0]
+    assert pooled["ci_half"] == pytest.approx(0.0, abs=1e-12) and pooled["n_clusters"] == 10
+    assert (
+        pooled["ci_lo_clustered"] < pooled["mean"] - 0.1 and pooled["ci_hi_clustered"] > pooled["mean"] + 0.1
+    )
+    others = summary[summary["category"] != "all"]
+    assert (others["n_clusters"] == 0).all() and others["ci_lo_clustered"].isna().all()
+    # the figure's axes use the clustered interval
+    pts_lo = axis_values(summary, {"eval_set": "general", "category": "all", "metric": "misaligned"})
+    assert (
+        pts_lo["lo"].iloc[0] == pytest.approx(pooled["ci_lo_clustered"])
+        and pts_lo["n_clusters"].iloc[0] == 10
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selgen.stats import aggregate, select
+from selgen.stats import add_clustered_intervals, aggregate, select
 
 #: One axis: ``{"eval_set", "category", "metric", "transform"}``.
 AxisSpec = Mapping[str, Any]
@@ -47,20 +47,24 @@ def pareto_front(points_df: pd.DataFrame, x: str, y: str) -> pd.Series:
 
 def axis_values(summary_df: pd.DataFrame, spec: AxisSpec) -> pd.DataFrame:
     """Rows of an aggregated table for one axis spec ``{eval_set, category, metric, transform}``, indexed by
-    (setting, method, hp) with columns ``value``, ``lo``, ``hi``. ``transform="one_minus"`` maps v -> 1 - v
-    (the interval's ends swap)."""
+    (setting, method, hp) with columns ``value``, ``lo``, ``hi`` (the interval over seeds and questions where
+    the summary has one, ``ci_lo_clustered``; else over seeds) and ``n_clusters`` (its questions; 0: seeds
+    only). ``transform="one_minus"`` maps v -> 1 - v (the interval's ends swap)."""
     sel = select(summary_df, eval_set=spec["eval_set"], category=spec["category"], metric=spec["metric"])
+    lo, hi = sel["ci_lo"].to_numpy(float), sel["ci_hi"].to_numpy(float)
+    clusters = np.zeros(len(sel), dtype=int)
+    if "ci_lo_clustered" in sel.columns:  # questions as clusters (Setting.cluster_metrics): that interval
+        clustered = ~np.isnan(sel["ci_lo_clustered"].to_numpy(float))
+        lo = np.where(clustered, sel["ci_lo_clustered"].to_numpy(float), lo)
+        hi = np.where(clustered, sel["ci_hi_clustered"].to_numpy(float), hi)
+        clusters = np.where(clustered, sel["n_clusters"].to_numpy(int), 0)
     out = pd.DataFrame(
-        {
-            "value": sel["mean"].to_numpy(float),
-            "lo": sel["ci_lo"].to_numpy(float),
-            "hi": sel["ci_hi"].to_numpy(float),
-        },
+        {"value": sel["mean"].to_numpy(float), "lo": lo, "hi": hi, "n_clusters": clusters},
         index=pd.MultiIndex.from_frame(sel[["setting", "method", "hp"]]),
     )
     transform = spec.get("transform")
     if transform == "one_minus":
-        out = pd.DataFrame({"value": 1 - out["value"], "lo": 1 - out["hi"], "hi": 1 - out["lo"]})
+        out = out.assign(value=1 - out["value"], lo=1 - out["hi"], hi=1 - out["lo"])
     elif transform is not None:
         raise ValueError(f"unknown transform {transform!r} (expected None or 'one_minus')")
     return out
@@ -84,9 +88,8 @@ def pareto_points(
     candidates = ~pts["method"].isin(list(exclude_methods)) & pts["keeps_task"].fillna(True).astype(bool)
     for _, grp in pts[candidates].groupby("setting", sort=False):
         pts.loc[grp.index, "on_front"] = pareto_front(grp, "x", "y")
-    return pts[
-        ["setting", "method", "hp", "x", "x_lo", "x_hi", "y", "y_lo", "y_hi", "keeps_task", "on_front"]
-    ]
+    columns = ["setting", "method", "hp", "x", "x_lo", "x_hi", "x_n_clusters", "y", "y_lo", "y_hi"]
+    return pts[[*columns, "y_n_clusters", "keeps_task", "on_front"]]
 
 
 def _point_flags(summary_df: pd.DataFrame, pts: pd.DataFrame, column: str) -> pd.Series:
@@ -135,12 +138,16 @@ def summarize(
         fronts = setting_fronts(names)
     summary = aggregate(metrics_df)
     summary["keeps_task"] = pd.array([pd.NA] * len(summary), dtype="boolean")
+    summary["n_clusters"] = 0
+    summary["ci_lo_clustered"] = summary["ci_hi_clustered"] = np.nan
     registry = known()
     for setting in names:
         spec = registry.get(setting)
         if spec is not None and spec.floor is not None:
             flags = keeps_task(summary, setting, spec.floor, spec.baseline)
             summary.loc[flags.index, "keeps_task"] = flags
+        if spec is not None and spec.cluster_metrics:
+            add_clustered_intervals(summary, metrics_df, setting, spec.cluster_metrics)
     summary["on_front"] = pd.array([pd.NA] * len(summary), dtype="boolean")
     for setting, spec in fronts.items():
         in_setting = summary["setting"] == setting

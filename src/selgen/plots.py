@@ -180,6 +180,11 @@ def pareto_figure(
         plot += p9.geom_point(p9.aes("x", "y"), data=below, shape="x", size=3.4, colour="black")
         floor = floor_note or "Setting.floor"
         plot += p9.labs(caption=f"×: below the capability floor ({floor}; off the front)")
+    clusters = int(max(pts["x_n_clusters"].max(), pts["y_n_clusters"].max()))
+    if clusters:  # questions as clusters (Setting.cluster_metrics): say what the intervals resample
+        note = f"intervals: 95 % over seeds and {clusters} questions (two-way bootstrap)"
+        caption = plot.labels.get("caption", None)
+        plot += p9.labs(caption=f"{caption}\n{note}" if caption else note)
     swept = labelled(in_panel[in_panel["hp"] != "default"])
     if not swept.empty:  # each sweep point named, the labels pushed apart (adjustText)
         plot += p9.geom_text(

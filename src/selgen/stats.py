@@ -166,3 +166,79 @@ def paired_difference(
     stats = mean_ci(diffs.to_numpy())
     excludes = bool(stats["n_seeds"] >= 2 and (stats["ci_lo"] > 0 or stats["ci_hi"] < 0))
     return {**stats, "excludes_zero": excludes, "per_seed": diffs.rename("difference")}
+
+
+# ------------------------------------------------------------------------------- questions as clusters
+#: bootstrap replicates of :func:`clustered_interval` (a fixed generator: the same table, the same interval)
+N_BOOT = 4000
+
+
+def clustered_interval(values: np.ndarray, weights: np.ndarray, n_boot: int = N_BOOT) -> dict[str, float]:
+    """95 % interval of the seed mean of a pooled rate when both seeds and questions are samples.
+
+    ``values[s, q]``: seed s's value on question q (a rate or mean over that question's samples), ``weights[s,
+    q]``: its sample count (0 or a NaN value: no samples). Each seed's pooled value is the weighted mean over
+    questions (what the category ``all`` row holds); the estimate is their mean over seeds. The interval is a
+    two-way ("pigeonhole") bootstrap: questions and seeds resampled independently, each with replacement,
+    ``n_boot`` times, percentiles 2.5 and 97.5 (Owen 2007; it accounts for the questions being a sample of
+    possible questions, which a t-interval over seeds alone ignores). Returns ``{"mean", "ci_lo", "ci_hi",
+    "n_clusters", "n_seeds"}``; NaN interval with fewer than 2 questions."""
+    v = np.asarray(values, dtype=float)
+    w = np.where(np.isnan(v), 0.0, np.asarray(weights, dtype=float))
+    v = np.nan_to_num(v)
+    keep = w.sum(axis=0) > 0  # questions with samples in some seed
+    v, w = v[:, keep], w[:, keep]
+    seeds = w.sum(axis=1) > 0
+    v, w = v[seeds], w[seeds]
+    n_s, n_q = w.shape
+    nan = math.nan
+    if n_s == 0 or n_q == 0:
+        return {"mean": nan, "ci_lo": nan, "ci_hi": nan, "n_clusters": n_q, "n_seeds": n_s}
+    mean = float(((w * v).sum(axis=1) / w.sum(axis=1)).mean())
+    if n_q < 2:
+        return {"mean": mean, "ci_lo": nan, "ci_hi": nan, "n_clusters": n_q, "n_seeds": n_s}
+    rng = np.random.default_rng(0)
+    cq = rng.multinomial(n_q, np.full(n_q, 1 / n_q), size=n_boot).astype(float)  # [B, Q] draws per question
+    cs = rng.multinomial(n_s, np.full(n_s, 1 / n_s), size=n_boot).astype(float)  # [B, S] draws per seed
+    num, den = cq @ (w * v).T, cq @ w.T  # [B, S]: each seed's pooled value over the drawn questions
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = num / den
+    valid = ~np.isnan(pooled)
+    stat = (cs * np.nan_to_num(pooled)).sum(axis=1) / (cs * valid).sum(axis=1)
+    lo, hi = np.nanpercentile(stat, [2.5, 97.5])
+    return {"mean": mean, "ci_lo": float(lo), "ci_hi": float(hi), "n_clusters": n_q, "n_seeds": n_s}
+
+
+def add_clustered_intervals(
+    summary: pd.DataFrame, metrics_df: pd.DataFrame, setting: str, metrics: Sequence[str], pooled: str = "all"
+) -> pd.DataFrame:
+    """Fill ``n_clusters``, ``ci_lo_clustered``, ``ci_hi_clustered`` of ``setting``'s ``pooled`` rows whose
+    metric is one of ``metrics`` (or ``<metric>@...``, a threshold variant) from the per-category rows of the
+    same run (categories = questions: :func:`clustered_interval`). Other rows keep NaN / 0."""
+    for col, default in (("n_clusters", 0), ("ci_lo_clustered", math.nan), ("ci_hi_clustered", math.nan)):
+        if col not in summary.columns:
+            summary[col] = default
+    wanted = tuple(metrics)
+    df = metrics_df[metrics_df["setting"] == setting]
+    df = df[df["metric"].map(lambda m: m in wanted or m.split("@")[0] in wanted)]
+    per_question = df[df["category"] != pooled]
+    for (method, hp, eval_set, metric), grp in per_question.groupby(["method", "hp", "eval_set", "metric"]):
+        table = grp.pivot_table(index="seed", columns="category", values="value", aggfunc="mean")
+        counts = grp.pivot_table(index="seed", columns="category", values="n", aggfunc="sum")
+        counts = counts.reindex_like(table).fillna(0)
+        ci = clustered_interval(table.to_numpy(float), counts.to_numpy(float))
+        row = (
+            (summary["setting"] == setting)
+            & (summary["method"] == method)
+            & (summary["hp"] == hp)
+            & (summary["eval_set"] == eval_set)
+            & (summary["metric"] == metric)
+            & (summary["category"] == pooled)
+        )
+        summary.loc[row, ["n_clusters", "ci_lo_clustered", "ci_hi_clustered"]] = [
+            ci["n_clusters"],
+            ci["ci_lo"],
+            ci["ci_hi"],
+        ]
+    summary["n_clusters"] = summary["n_clusters"].astype("int64")
+    return summary

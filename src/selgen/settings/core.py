@@ -117,6 +117,8 @@ class Setting:
     Results: Pareto axes ``x`` and ``y`` (up and right are better) under ``title``; ``checks`` of the mini
     organism (the ``baseline`` method against the untuned base); ``floor``: the in-task capability a run must
     keep (``Floor``: a share of the baseline's value; runs below it are marked and kept off the front);
+    ``cluster_metrics``: metrics whose per-category rows are independent questions (em), so their pooled
+    (``all``) row also gets an interval over seeds and questions (``selgen.stats.clustered_interval``);
     ``figures``: extra figures beside the Pareto
     one, kind -> ``draw(summary, out_path, setting=name, names=...)`` (``names``: the sweep points' labels,
     method -> hp label -> name, as ``selgen.config.point_names`` makes them).
@@ -156,6 +158,7 @@ class Setting:
     judged: Callable[[dict], bool] = never
     checks: tuple[Check, ...] = ()
     floor: Floor | None = None
+    cluster_metrics: tuple[str, ...] = ()
     baseline: str = "task_only"
     figures: Mapping[str, Callable] = field(default_factory=dict)
     check_config: Callable[[dict], None] | None = None
