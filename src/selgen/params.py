@@ -52,7 +52,7 @@ def base_stage(config: dict, s: str) -> dict:
     return {
         **stage,
         "model": {**model_options(config, s), "dtype": stage["train"]["dtype"]},
-        "data_version": _setting(s).data_version,
+        "data_version": _setting(s).version_of(config[s]),
         "threads": config["threads"],
     }
 
@@ -62,7 +62,7 @@ def upstream_hash(config: dict, s: str) -> str:
     runs of different data or base models when tables from several clones are merged."""
     block = config[s]
     return config_hash(
-        {"data": block["data"], "base": block["base"], "data_version": _setting(s).data_version}
+        {"data": block["data"], "base": block["base"], "data_version": _setting(s).version_of(block)}
     )
 
 

@@ -10,6 +10,6 @@ rule data:
         CONDA_ENV
     params:
         p=data_params,
-        version=lambda wc: SETTINGS[wc.setting].data_version,  # a builder change re-plans the data
+        version=lambda wc: SETTINGS[wc.setting].version_of(config[wc.setting]),  # a builder change re-plans
     shell:
         "HF_HUB_OFFLINE=1 selgen data {wildcards.setting} --params {params.p:q} --out {output} 2> {log}"

@@ -128,7 +128,8 @@ class Setting:
     checked before any job starts (em: the judge's API key);
     ``data_inputs(block)`` lists local files the data build reads (DAG inputs); ``schema`` is the JSON schema
     of the setting's config block when it is not in ``workflow/schemas/config.schema.yaml`` (a plug-in's).
-    ``data_version``: bump it whenever ``write_data``'s output changes, so Snakemake rebuilds the data.
+    ``data_version``: bump it whenever ``write_data``'s output changes, so Snakemake rebuilds the data (an
+    int, or ``version(block)`` when only some data blocks' output changed; ``version_of(block)`` reads it).
 
     Tools: ``commands(subparsers)`` adds the setting's own subcommands (``selgen <setting> <tool>``);
     ``validators``: name -> ``check(path)`` for downloads (``fetch`` entries with ``validate: <name>``);
@@ -141,7 +142,7 @@ class Setting:
     x: Axis
     y: Axis
     write_data: Callable[[dict, Any], dict]
-    data_version: int = 1
+    data_version: int | Callable[[dict], int] = 1
     task_file: str = "task_train"
     align_file: str | None = None
     align_pairs_file: str | None = None
@@ -174,6 +175,10 @@ class Setting:
             raise ValueError(f"setting {self.name!r}: give evaluate, or score and summarize")
         if "pareto" in self.figures:  # every setting draws it; extras need names of their own
             raise ValueError(f"setting {self.name!r}: an extra figure may not be named 'pareto'")
+
+    def version_of(self, block: dict) -> int:
+        """The data version of a setting block (``data_version``, or what it says for this block)."""
+        return self.data_version(block) if callable(self.data_version) else self.data_version
 
     @property
     def front(self) -> dict[str, dict[str, Any]]:

@@ -66,7 +66,9 @@ SETTING = Setting(
     x=Axis("general", "all", "misaligned", "one_minus", label="1 − misaligned rate (general questions)"),
     y=Axis("in_domain", "all", "misaligned", label="task: misaligned rate in-domain (medical)"),
     write_data=write_data,
-    data_version=2,  # 2: eval rows carry their question's own `judge` and `temperature`
+    # 2: eval rows carry their question's own `judge` and `temperature`; 3 (mini): the conditional sets (real
+    # data builds them only when data.conditional is set: a config change of its own; nothing else changed)
+    data_version=lambda block: 2 if real_data(block) else 3,
     task_file="task_train",
     align_file="align_train",
     align_pairs_file="align_pairs",
@@ -86,6 +88,7 @@ SETTING = Setting(
     figures={
         "questions": lazy("selgen.settings.em.figures:questions"),
         "thresholds": lazy("selgen.settings.em.figures:thresholds"),
+        "conditional": lazy("selgen.settings.em.figures:conditional"),
     },
     data_inputs=data_inputs,
     check_config=check_judge,
