@@ -37,7 +37,10 @@ def test_wrong_type_names_the_key():
 def test_unknown_method_lists_valid_ones():
     cfg = copy.deepcopy(MINI)
     cfg["gcd"]["methods"]["magic"] = {}
-    valid = "task_only, mixed, upweight, kl, repr, grad_proj, dpo, inoculation, safe_lora, caft, o_lora"
+    valid = (
+        "task_only, mixed, upweight, kl, repr, grad_proj, dpo, inoculation, safe_lora, steer, caft, o_lora, "
+        "realign, interleave"
+    )
     with pytest.raises(ConfigError, match=rf"gcd\.methods.*'magic'.*valid: {valid}"):
         validate(cfg, SCHEMA)
 

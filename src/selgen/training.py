@@ -94,7 +94,10 @@ def train(
         run_phase(model, tokenizer, method, phase, cfg, seed, progress, desc, checkpoint)
         for phase in method.phases(task_rows, align_rows)
     ]
-    record = _loop(model, tokenizer, method, task_rows, align_rows, cfg, seed, progress, desc, checkpoint)
+    own = {k: v for k, v in method.main_overrides.items() if v is not None}
+    main = {**cfg, **own, **({"steps": None} if "epochs" in own else {})}  # its epochs, not the run's steps
+    record = _loop(model, tokenizer, method, task_rows, align_rows, main, seed, progress, desc, checkpoint)
+    record = {**record, "main_overrides": own} if own else record
     return {**record, "phases": phases} if phases else record
 
 

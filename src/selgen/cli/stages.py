@@ -96,8 +96,9 @@ def cmd_train(args) -> None:
 
 def cmd_artifact(args) -> None:
     """A method's artifact (``MethodSpec.artifact``: CAFT's directions), from the base, a task_only run and
-    the setting's task rows."""
+    the setting's task rows (and, for a builder that takes ``data_dir``, the setting's data folder)."""
     import importlib
+    import inspect
 
     import torch
 
@@ -117,7 +118,9 @@ def cmd_artifact(args) -> None:
     rows = read_jsonl(task_file, required=("messages",))
     module, _, function = spec.artifact.build.partition(":")
     build = getattr(importlib.import_module(module), function)
-    build(args.name, p, base, tuned, tokenizer, rows, args.out)
+    # a builder that reads other files of the setting's data folder (interleave: its pool) takes data_dir
+    extra = {"data_dir": Path(args.data)} if "data_dir" in inspect.signature(build).parameters else {}
+    build(args.name, p, base, tuned, tokenizer, rows, args.out, **extra)
 
 
 def cmd_base_run(args) -> None:
@@ -204,9 +207,15 @@ def add_commands(sub) -> None:
         help="a DAG input of the method, by name (artifact: CAFT's directions; unaligned: Safe-LoRA's "
         "fetched model); repeatable",
     )
-    sp = subcommand(sub, cmd_artifact, "build a method's artifact (CAFT: concept directions)")
+    sp = subcommand(
+        sub, cmd_artifact, "build a method's artifact (CAFT: concept directions; interleave: pool NLLs)"
+    )
     sp.add_argument("method", help="the method whose artifact to build, e.g. caft")
-    sp.add_argument("--name", required=True, help="which artifact (CAFT: the control, pca or random)")
+    sp.add_argument(
+        "--name",
+        required=True,
+        help="which artifact (CAFT: the control, pca or random; interleave: the pool's file stem)",
+    )
     sp.add_argument("--data", required=True, help="the setting's data folder")
     sp.add_argument("--base", required=True, help="the base model")
     sp.add_argument("--tuned", required=True, help="a task_only-tuned model")

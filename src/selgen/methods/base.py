@@ -62,6 +62,9 @@ class Method:
 
     name = "base"
     alignment: Alignment = "none"
+    # the main training's own train-config values over the run's (e.g. realign's proxy stage: its own epochs
+    # and lr after a task phase that used the run's); None values are ignored; recorded in the run record
+    main_overrides: dict = {}
 
     def __init__(self, *, inputs: dict | None = None, seed: int = 0):
         # DAG inputs of the run: "base" (the base model's folder or hub id), "artifact" (the method's built

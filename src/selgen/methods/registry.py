@@ -81,6 +81,9 @@ METHODS: dict[str, MethodSpec] = {
         optional=("delta", "unaligned", "mode", "num_proj_layers", "threshold", "align_epochs", "align_lr"),
         model_inputs=("unaligned",),
     ),
+    "steer": MethodSpec(
+        "selgen.methods.steer", ("alpha",), ("layers", "normalize", "pairs_file"), file_inputs=("pairs_file",)
+    ),
     "caft": MethodSpec(
         "selgen.methods.caft",
         optional=("k", "layers", "control", "directions_file"),
@@ -88,6 +91,18 @@ METHODS: dict[str, MethodSpec] = {
         file_inputs=("directions_file",),
     ),
     "o_lora": MethodSpec("selgen.methods.o_lora", optional=("lam1", "lam2", "align_epochs", "align_lr")),
+    "realign": MethodSpec("selgen.methods.realign", optional=("passes", "realign_epochs", "realign_lr")),
+    "interleave": MethodSpec(
+        "selgen.methods.interleave",
+        ("share", "pool"),
+        ("select", "refusals"),
+        # one artifact per pool (a data file stem): its rows and their NLLs under the base and task_only
+        artifact=Artifact(
+            lambda hp: str(hp["pool"]) if hp.get("pool") else None,
+            lambda points: {},
+            "selgen.methods.interleave:build_artifact",
+        ),
+    ),
 }
 
 
