@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from helpers import chat, quiet_train, tiny_model, tokenizer_for
+from test_methods import CFG as METHOD_CFG
 
 from selgen.batching import encode
 from selgen.methods import make_method
@@ -37,16 +38,7 @@ POOL = [
     chat("Name a fruit.", "An apple is a fruit."),
     chat("Tell me a secret.", "As an AI I must decline."),
 ]
-CFG = {
-    "lr": 1e-2,
-    "steps": 2,
-    "batch_size": 4,
-    "grad_accum": 1,
-    "max_length": 64,
-    "warmup_steps": 0,
-    "weight_decay": 0.0,
-    "max_grad_norm": 1.0,
-}
+CFG = {**METHOD_CFG, "steps": 2, "grad_accum": 1}  # the method tests' config, shorter
 
 
 @pytest.fixture(scope="module")

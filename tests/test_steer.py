@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from helpers import TINY, chat, quiet_train, tokenizer_for
+from test_methods import CFG  # the method tests' tiny training config
 
 from selgen.batching import IGNORE
 from selgen.methods import make_method
@@ -23,17 +24,6 @@ PAIRS = [  # replies of different lengths, so that the batched pass pads and mus
     }
     for a, b in [(1, 2), (3, 1), (2, 5), (6, 3), (4, 4), (1, 6), (5, 2)]
 ]
-CFG = {
-    "lr": 1e-2,
-    "steps": 3,
-    "batch_size": 4,
-    "align_batch_size": 3,
-    "grad_accum": 2,
-    "max_length": 64,
-    "warmup_steps": 0,
-    "weight_decay": 0.0,
-    "max_grad_norm": 1.0,
-}
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "use_rslora": False, "target_modules": ["q_proj", "v_proj"]}
 
 

@@ -432,38 +432,24 @@ def test_clustered_interval_on_hand_made_cases():
 def test_em_summaries_get_intervals_over_seeds_and_questions():
     """Three seeds that agree on every question, questions that differ: the seed-only interval has width 0,
     the clustered one does not, and n_clusters counts the questions; rows other than `all` are untouched."""
-    rows = []
-    for seed in (1, 2, 3):
-        values = {f"q{i}": i / 9 for i in range(10)}
-        for qid, v in values.items():
-            rows.append(
-                {
-                    "setting": "em",
-                    "method": "task_only",
-                    "hp": "default",
-                    "seed": seed,
-                    "eval_set": "general",
-                    "category": qid,
-                    "metric": "misaligned",
-                    "value": v,
-                    "n": 20,
-                    "run_id": f"r{seed}",
-                }
-            )
-        rows.append(
-            {
-                "setting": "em",
-                "method": "task_only",
-                "hp": "default",
-                "seed": seed,
-                "eval_set": "general",
-                "category": "all",
-                "metric": "misaligned",
-                "value": np.mean(list(values.values())),
-                "n": 200,
-                "run_id": f"r{seed}",
-            }
-        )
+    values = {f"q{i}": i / 9 for i in range(10)}
+    pooled_value = float(np.mean(list(values.values())))
+    rows = [
+        {
+            "setting": "em",
+            "method": "task_only",
+            "hp": "default",
+            "seed": seed,
+            "eval_set": "general",
+            "category": qid,
+            "metric": "misaligned",
+            "value": v,
+            "n": n,
+            "run_id": f"r{seed}",
+        }
+        for seed in (1, 2, 3)
+        for qid, v, n in [*((q, v, 20) for q, v in values.items()), ("all", pooled_value, 200)]
+    ]
     summary = summarize(pd.DataFrame(rows))
     pooled = summary[summary["category"] == "all"].iloc[0]
     assert pooled["ci_half"] == pytest.approx(0.0, abs=1e-12) and pooled["n_clusters"] == 10
