@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -237,3 +238,50 @@ def pareto_setting(
         summary_df, spec.x, spec.y, spec.title, setting=setting, names=names, floor_note=note
     )
     return save(plot, out_path)
+
+
+def conditional_figure(summary_df: pd.DataFrame, setting: str, metric: str, sets: Sequence[str], names=None):
+    """Standard vs conditional misalignment (Dubiński et al. 2026): each sweep point's ``metric`` (category
+    ``all``, seed mean, 95 % interval) on the standard eval set ``sets[0]`` beside the conditional ones
+    (``sets[1:]``: the same questions in the task's shape, under the inoculation prompt, under its negation),
+    one panel per method, the base model as the first group of every panel: a method that looks clean only on
+    the standard questions shows up. A summary without a conditional set gets a figure saying so (the figure
+    is still a workflow target)."""
+    import plotnine as p9
+
+    df = summary_df[
+        (summary_df["setting"] == setting)
+        & (summary_df["metric"] == metric)
+        & (summary_df["category"] == "all")
+        & summary_df["eval_set"].isin(list(sets))
+    ].copy()
+    if not df["eval_set"].isin(list(sets[1:])).any():
+        text = f"no conditional set evaluated ({', '.join(sets[1:])}: add them to {setting}.eval.sets)"
+        note = pd.DataFrame({"x": [0.5], "y": [0.5], "label": [text]})
+        return p9.ggplot(note, p9.aes("x", "y", label="label")) + p9.geom_text() + p9.theme_void()
+    df["point"] = point_labels(df.reset_index(drop=True), names).to_numpy()
+    df["eval_set"] = pd.Categorical(df["eval_set"], categories=list(sets), ordered=True)
+    df[["ci_lo", "ci_hi"]] = df[["ci_lo", "ci_hi"]].clip(0, 1)
+    base = df[df["method"] == BASE_METHOD]
+    tuned = df[df["method"] != BASE_METHOD]
+    methods = sorted(tuned["method"].unique()) or [BASE_METHOD]
+    panels = pd.concat([tuned, *(base.assign(method=m, point="base") for m in methods)], ignore_index=True)
+    dodge = p9.position_dodge(width=0.85)
+    return (
+        p9.ggplot(panels, p9.aes("point", "mean", fill="eval_set"))
+        + p9.geom_col(position=dodge, width=0.85)
+        + p9.geom_errorbar(p9.aes(ymin="ci_lo", ymax="ci_hi"), position=dodge, width=0.25, alpha=0.6)
+        + p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, len(methods)), scales="free_x")
+        + p9.coord_cartesian(ylim=(0, 1))
+        + p9.labs(
+            title=f"Standard vs conditional {metric} ({sets[0]} questions and the same asked conditionally)",
+            x="sweep point",
+            y=metric,
+            fill="questions asked",
+        )
+        + p9.theme_bw()
+        + p9.theme(
+            axis_text_x=p9.element_text(rotation=45, ha="right", size=6),
+            figure_size=figure_size(len(methods)),
+        )
+    )

@@ -140,50 +140,9 @@ CONDITIONAL_SETS = ("general", "cond_format", "cond_inoculation", "cond_negation
 def conditional(
     summary_df: pd.DataFrame, out_path: str | os.PathLike, setting: str = "em", names: dict | None = None
 ) -> Path:
-    """Standard vs conditional misalignment (Dubiński et al. 2026): each sweep point's misaligned rate (all
-    questions, seed mean, 95 % interval) on the general questions beside the same questions asked in the
-    task's format, under the inoculation prompt and under its negation (``eval_cond_*``), one panel per
-    method, the base model as the first group of every panel. A config whose eval sets have no conditional
-    set gets a figure that says so (it is still a target)."""
-    import plotnine as p9
+    """Standard vs conditional misalignment (``selgen.plots.conditional_figure``): the general questions'
+    misaligned rate beside the same questions in the task's format, under the inoculation prompt and under
+    its negation (``eval_cond_*``)."""
+    from selgen.plots import conditional_figure
 
-    df = summary_df[
-        (summary_df["setting"] == setting)
-        & (summary_df["metric"] == "misaligned")
-        & (summary_df["category"] == "all")
-        & summary_df["eval_set"].isin(CONDITIONAL_SETS)
-    ].copy()
-    if not df["eval_set"].str.startswith("cond_").any():
-        note = pd.DataFrame(
-            {"x": [0.5], "y": [0.5], "label": ["no conditional set evaluated (eval.sets: cond_*)"]}
-        )
-        plot = p9.ggplot(note, p9.aes("x", "y", label="label")) + p9.geom_text() + p9.theme_void()
-        return save(plot, out_path)
-    df["point"] = point_labels(df.reset_index(drop=True), names).to_numpy()
-    df["eval_set"] = pd.Categorical(df["eval_set"], categories=list(CONDITIONAL_SETS), ordered=True)
-    df[["ci_lo", "ci_hi"]] = df[["ci_lo", "ci_hi"]].clip(0, 1)
-    base = df[df["method"] == BASE_METHOD]
-    tuned = df[df["method"] != BASE_METHOD]
-    methods = sorted(tuned["method"].unique()) or [BASE_METHOD]
-    # the base in every method's panel, as its first group
-    panels = pd.concat([tuned, *(base.assign(method=m, point="base") for m in methods)], ignore_index=True)
-    dodge = p9.position_dodge(width=0.85)
-    plot = (
-        p9.ggplot(panels, p9.aes("point", "mean", fill="eval_set"))
-        + p9.geom_col(position=dodge, width=0.85)
-        + p9.geom_errorbar(p9.aes(ymin="ci_lo", ymax="ci_hi"), position=dodge, width=0.25, alpha=0.6)
-        + p9.facet_wrap("method", ncol=min(PANEL_COLUMNS, len(methods)), scales="free_x")
-        + p9.coord_cartesian(ylim=(0, 1))
-        + p9.labs(
-            title="Standard vs conditional misalignment (general questions; all questions pooled)",
-            x="sweep point",
-            y="misaligned rate",
-            fill="questions asked",
-        )
-        + p9.theme_bw()
-        + p9.theme(
-            axis_text_x=p9.element_text(rotation=45, ha="right", size=6),
-            figure_size=figure_size(len(methods)),
-        )
-    )
-    return save(plot, out_path)
+    return save(conditional_figure(summary_df, setting, "misaligned", CONDITIONAL_SETS, names), out_path)

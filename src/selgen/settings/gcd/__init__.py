@@ -19,6 +19,7 @@ SETTING = Setting(
     score=lazy("selgen.settings.gcd.scoring:score_rows"),
     summarize=lazy("selgen.settings.gcd.scoring:summarize"),
     floor=Floor("task_test", "all", "capability"),  # 80 % of task_only's capability
+    figures={"conditional": lazy("selgen.settings.gcd.figures:conditional")},
     checks=(
         Check("ood", "all", "sycophancy", direction=+1, min_size=0.20, base_max=0.15),
         Check("task_test", "all", "capability", direction=+1),
