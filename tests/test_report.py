@@ -11,6 +11,8 @@ from test_workflow import snakemake
 pytestmark = pytest.mark.slow
 
 FIGURES = {"results/pareto_gcd.pdf": "application/pdf", "results/pareto_gcd.png": "image/png"}
+# the setting's extra figures (Setting.figures: gcd's standard vs conditional sycophancy)
+EXTRA = ["results/conditional_gcd.pdf", "results/conditional_gcd.png"]
 TABLES = [f"results/tables/gcd/{t}" for t in ("summary.parquet", "metrics.parquet", "runs.parquet")]
 ORGANISM = "results/tables/gcd/organism.json"
 
@@ -43,7 +45,7 @@ def report_html(finished) -> tuple[Path, str]:
 def test_report_lists_the_figures_and_tables_by_category_and_setting(report_html):
     _, html = report_html
     assert report_var(html, "categories") == {
-        "Figures": {"gcd": sorted(FIGURES)},
+        "Figures": {"gcd": sorted([*FIGURES, *EXTRA])},
         "Tables": {"gcd": sorted([*TABLES, ORGANISM])},
     }
     # the per-sample generations stay out of the report (they grow with the evaluation sets)
